@@ -1,0 +1,3 @@
+"""gitend: save uncommitted work when a Claude Code session ends."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from gitend.cli import main
+
+raise SystemExit(main())

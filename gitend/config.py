@@ -1,0 +1,179 @@
+"""Layered YAML config: built-in defaults < user file < the repository's `.gitend.yaml`.
+
+The defaults here and the shipped `config/default.yaml` say the same thing; a test keeps
+them equal. PyYAML is imported only when there is a file to read (hook start-up time).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitend import paths
+from gitend.errors import GitendError
+
+REPO_FILE = ".gitend.yaml"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    enabled: bool = True
+    branch_prefix: str = "wip/"
+    include_untracked: bool = True
+    max_file_mb: float = 50.0
+    push_remote: str | None = None
+
+
+@dataclass(frozen=True)
+class Memory:
+    enabled: bool = True
+    repo: str | None = None
+    path: str = "claude/memory"
+    remote: str = "origin"
+    extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Push:
+    background: bool = True
+    skip_reasons: tuple[str, ...] = ("clear",)
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Review:
+    on_finding: str = "hold"
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    head_kb: int = 256
+    tail_kb: int = 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    memory: Memory = field(default_factory=Memory)
+    push: Push = field(default_factory=Push)
+    review: Review = field(default_factory=Review)
+    transcript: Transcript = field(default_factory=Transcript)
+    sources: tuple[str, ...] = ()
+
+
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config) if f.name != "sources"}
+# A repository may tune how it is snapshotted, never where anything is pushed.
+REPO_KEYS = {"snapshot": {"enabled", "branch_prefix", "include_untracked", "max_file_mb"}}
+
+
+def _check_value(annotation: str, value: Any) -> tuple[bool, Any, str]:
+    """(ok, normalized value, what was expected) for one annotated field type."""
+    if annotation == "bool":
+        return isinstance(value, bool), value, "true or false"
+    if annotation == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return ok, value, "a whole number"
+    if annotation == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value, "a number"
+    if annotation == "str":
+        return isinstance(value, str), value, "a string"
+    if annotation == "str | None":
+        return value is None or isinstance(value, str), value, "a string or null"
+    if annotation == "tuple[str, ...]":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return ok, tuple(value) if ok else value, "a list of strings"
+    raise AssertionError(annotation)
+
+
+_BAD_REF_CHARS = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/")
+
+# Limits beyond the type: (predicate, what it must be).
+_LIMITS = {
+    "snapshot.branch_prefix": (lambda v: v != "" and not _BAD_REF_CHARS.search(v), "a valid ref prefix such as 'wip/'"),
+    "snapshot.max_file_mb": (lambda v: v > 0, "greater than 0"),
+    "push.timeout_s": (lambda v: v > 0, "greater than 0"),
+    "review.on_finding": (lambda v: v in ("hold", "redact"), "'hold' or 'redact'"),
+    "transcript.head_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
+    "transcript.tail_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
+    "memory.path": (lambda v: v.strip("/") != "" and ".." not in Path(v).parts and not Path(v).is_absolute(),
+                    "a relative folder inside the dotfile repo"),
+}
+
+
+def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: dict[str, set[str]] | None) -> None:
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise GitendError(f"config error in {source}: the top level must be a mapping of sections")
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise GitendError(f"config error in {source}: unknown key '{section}' "
+                              f"(sections: {', '.join(SECTIONS)})")
+        if allowed is not None and section not in allowed:
+            raise GitendError(f"config error in {source}: a repository's {REPO_FILE} may set only "
+                              f"'snapshot' keys, not '{section}'")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise GitendError(f"config error in {source}: '{section}' must be a mapping of keys")
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section]())}
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if key not in fields:
+                raise GitendError(f"config error in {source}: unknown key '{name}'")
+            if allowed is not None and key not in allowed[section]:
+                raise GitendError(f"config error in {source}: a repository's {REPO_FILE} may not set '{name}'")
+            ok, normalized, expected = _check_value(str(fields[key].type), value)
+            limit = _LIMITS.get(name)
+            if ok and limit and not limit[0](normalized):
+                ok, expected = False, limit[1]
+            if not ok:
+                raise GitendError(f"config error in {source}: '{name}' must be {expected}, got {value!r}")
+            base[section][key] = normalized
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml  # deferred: most hook runs have no file to read
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GitendError(f"config error in {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise GitendError(f"config error in {path}: cannot read it ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise GitendError(f"config error in {path}: not valid YAML{at}; fix or remove the file") from None
+
+
+def load(repo_root: Path | None = None) -> Config:
+    """The effective config for a repository (or for no repository)."""
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    sources = []
+    layers = [(paths.config_file(), None)]
+    if repo_root is not None:
+        layers.append((repo_root / REPO_FILE, REPO_KEYS))
+    for path, allowed in layers:
+        if not os.path.lexists(path):
+            continue
+        if not path.is_file():
+            raise GitendError(f"config error in {path}: not a file; remove it or make it a YAML file")
+        _merge(values, _read_yaml(path), path, allowed)
+        sources.append(str(path))
+    return Config(**{name: SECTIONS[name](**values[name]) for name in SECTIONS}, sources=tuple(sources))
+
+
+def as_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """Plain data, as YAML would hold it (lists, not tuples)."""
+    def plain(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else value
+
+    return {name: {k: plain(v) for k, v in dataclasses.asdict(getattr(config, name)).items()} for name in SECTIONS}
