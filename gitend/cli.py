@@ -1,0 +1,177 @@
+"""Command line: the parser, dispatch, and the one error handler with its exit codes.
+
+Exit codes: 0 success; 1 an expected failure or a finding; 2 usage error. `gitend hook`
+exits 0 whatever happens, unless --strict.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from gitend import __version__, config, log, paths
+from gitend.errors import GitendError
+from gitend.output import error, paint
+
+if TYPE_CHECKING:
+    from gitend.git import Repo
+    from gitend.snapshot import Snapshot
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitend",
+        description="Save uncommitted work and Claude Code memory notes when a session ends.",
+    )
+    parser.add_argument("--version", action="version", version=f"gitend {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help)
+
+    def repo_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("-C", dest="directory", default=".", metavar="DIR",
+                         help="the repository to work on (default: the current directory)")
+
+    hook = command("hook", "the SessionEnd hook: read the hook JSON on stdin and save the work tree")
+    hook.add_argument("--strict", action="store_true", help="exit non-zero when anything went wrong")
+
+    list_ = command("list", "list snapshots of the current branch, newest first")
+    repo_option(list_)
+    list_.add_argument("--all", action="store_true", help="every WIP branch, not only the current one")
+    list_.add_argument("--json", action="store_true", help="machine-readable output")
+
+    show = command("show", "show one snapshot: message, metadata, changed files, diff stat")
+    show.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
+    repo_option(show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "hook":
+        return _hook(strict=args.strict)
+    try:
+        return _dispatch(args)
+    except GitendError as exc:
+        error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        log.record(args.command, f"unexpected error: {exc!r}", traceback.format_exc())
+        error(f"unexpected error: {type(exc).__name__}: {exc} (details in {paths.log_file()})")
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        return _list(args.directory, all_branches=args.all, as_json=args.json)
+    if args.command == "show":
+        return _show(args.directory, args.snapshot)
+    raise NotImplementedError(args.command)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # Turn Claude Code's cancellation into an exception, so temporary files are removed,
+    # locks released and git children stopped with SIGTERM (git then drops its own locks).
+    raise SystemExit(128 + signum)
+
+
+def _hook(*, strict: bool) -> int:
+    from gitend import hook
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
+    try:
+        outcome = hook.run(sys.stdin.buffer)
+    except GitendError as exc:
+        log.record("hook", str(exc))
+        print(f"gitend: {exc} (log: {paths.log_file()})", file=sys.stderr)
+        return 1 if strict else 0
+    except BaseException as exc:  # noqa: BLE001 - a hook must never fail the session end
+        log.record("hook", f"unexpected error: {exc!r}", traceback.format_exc())
+        print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
+              file=sys.stderr)
+        return 1 if strict else 0
+    print(f"gitend: {outcome.summary}")
+    for problem in outcome.problems:
+        print(f"gitend: {problem}", file=sys.stderr)
+    return 1 if strict and outcome.problems else 0
+
+
+def _open(directory: str) -> tuple[Repo, config.Config]:
+    from gitend.git import Repo
+
+    repo = Repo.find(directory)
+    return repo, config.load(repo.root)
+
+
+def _list(directory: str, *, all_branches: bool, as_json: bool) -> int:
+    from gitend import snapshot
+
+    repo, cfg = _open(directory)
+    prefix = cfg.snapshot.branch_prefix
+    if all_branches:
+        refs = snapshot.wip_refs(repo, prefix)
+    else:
+        refs = [snapshot.wip_ref(prefix, snapshot.branch_name(repo, repo.head().ref))]
+    snaps = [snap for ref in refs for snap in snapshot.chain(repo, ref)]
+    snaps.sort(key=lambda s: (-s.commit.committer_time, s.ref, s.position))
+    if as_json:
+        print(json.dumps([_as_json(repo, snap) for snap in snaps], indent=2))
+        return 0
+    if not snaps:
+        where = "any WIP branch" if all_branches else refs[0].removeprefix("refs/heads/")
+        print(f"no snapshots on {where}" + ("" if all_branches else " (`gitend list --all` shows every branch)"))
+        return 0
+    width = max(len(s.name) for s in snaps)
+    for snap in snaps:
+        print(f"{paint(snap.commit.sha[:10], 'yellow')}  {snap.name:<{width}}  {snap.created[:16].replace('T', ' ')}"
+              f"  {snap.reason:<17} {snap.subject}")
+    return 0
+
+
+def _as_json(repo: Repo, snap: Snapshot) -> dict[str, object]:
+    from gitend import snapshot
+
+    return {
+        "commit": snap.commit.sha,
+        "ref": snap.ref,
+        "name": snap.name,
+        "branch": snap.branch,
+        "session_id": snap.session_id,
+        "reason": snap.reason,
+        "created": snap.created,
+        "subject": snap.subject,
+        "base": snap.base,
+        "files": snapshot.changed_files(repo, snap),
+    }
+
+
+def _show(directory: str, spec: str) -> int:
+    from gitend import snapshot
+
+    repo, cfg = _open(directory)
+    snap = snapshot.find(repo, spec, cfg.snapshot.branch_prefix)
+    rows = [("commit", snap.commit.sha), ("name", snap.name), ("session", snap.session_id),
+            ("reason", snap.reason), ("created", snap.created), ("branch", snap.branch),
+            ("base", snap.base or "none (HEAD was unborn)")]
+    for key, value in rows:
+        print(f"{paint(f'{key:<8}', 'bold')} {value}")
+    print()
+    print("\n".join(f"    {line}" for line in snap.commit.message.rstrip("\n").split("\n")))
+    for title, diff in snapshot.diff_stats(repo, snap):
+        print(f"\n{paint(title, 'bold')}\n{diff}")
+    return 0

@@ -1,0 +1,345 @@
+"""The only place that runs git.
+
+Every call goes through `run()`: inherited `GIT_*` variables that could point git at another
+repository or index are scrubbed, no hook runs, nothing signs, nothing prompts, and a time
+limit kills the whole process group. Plain subprocess rather than GitPython: gitend uses only
+plumbing, and importing GitPython costs ~60 ms of the hook's 1.5 s budget (README,
+"Dependencies").
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitend.errors import GitendError
+
+# Variables that configure transport or identity, not which repository git works on.
+_KEEP_ENV = {
+    "GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_PROXY_COMMAND",
+    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_NO_VERIFY", "GIT_SSL_CERT", "GIT_SSL_KEY",
+    "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_HTTP_USER_AGENT", "GIT_ALLOW_PROTOCOL",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
+    "GIT_TRACE", "GIT_TRACE2", "GIT_TRACE2_EVENT", "GIT_TRACE_PERFORMANCE", "GIT_CURL_VERBOSE",
+}
+
+# `-c` options for every call: no hooks (`post-index-change` and `reference-transaction`
+# fire even for plumbing on a temporary index), no signing, no split-index side files.
+_CONFIG = (
+    "-c", f"core.hooksPath={os.devnull}",
+    "-c", "commit.gpgSign=false",
+    "-c", "core.splitIndex=false",
+    "-c", "advice.addEmbeddedRepo=false",
+    "-c", "core.quotePath=false",
+)
+
+FALLBACK_IDENT = {
+    "GIT_AUTHOR_NAME": "gitend", "GIT_AUTHOR_EMAIL": "gitend@localhost",
+    "GIT_COMMITTER_NAME": "gitend", "GIT_COMMITTER_EMAIL": "gitend@localhost",
+}
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP_ENV}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", LC_ALL="C", LANGUAGE="C")
+    env.pop("GIT_ASKPASS", None)
+    env.pop("SSH_ASKPASS", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class GitError(GitendError):
+    def __init__(self, args: Sequence[str], returncode: int, stderr: bytes) -> None:
+        self.returncode = returncode
+        self.stderr = stderr.decode("utf-8", "replace").strip()
+        first = next((line for line in self.stderr.splitlines() if line.strip()), f"exit status {returncode}")
+        super().__init__(f"git {args[0] if args else ''} failed: {first.removeprefix('fatal: ')}")
+
+
+class GitTimeout(GitendError):
+    pass
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str],
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `git <args>`; raise GitError on a non-zero exit unless check=False."""
+    command = ["git", *_CONFIG, *args]
+    try:
+        proc = subprocess.Popen(
+            command, cwd=cwd, env=clean_env(env),
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            # A session of its own, so a time limit can kill ssh and remote helpers too.
+            start_new_session=timeout is not None,
+        )
+    except FileNotFoundError:
+        raise GitendError("git was not found on PATH; install git 2.31 or newer") from None
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise GitTimeout(f"git {args[0]} took longer than {timeout:g} s and was stopped") from None
+    except BaseException:
+        proc.terminate()  # SIGTERM: git removes its own lock files on the way out
+        proc.wait()
+        raise
+    if check and proc.returncode != 0:
+        raise GitError(args, proc.returncode, err)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def zsplit(data: bytes) -> list[str]:
+    return [os.fsdecode(part) for part in data.split(b"\0") if part]
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    committer_time: int
+    committer_tz: str
+    message: str
+
+
+def _parse_commit(sha: str, raw: bytes) -> Commit:
+    header, _, message = raw.partition(b"\n\n")
+    tree, parents, when, tz = "", [], 0, "+0000"
+    for line in header.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if key == b"tree":
+            tree = value.decode()
+        elif key == b"parent":
+            parents.append(value.decode())
+        elif key == b"committer":
+            stamp = value.rsplit(b" ", 2)
+            when, tz = int(stamp[1]), stamp[2].decode()
+    return Commit(sha, tree, tuple(parents), when, tz, message.decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class Head:
+    ref: str | None  # "refs/heads/main", None when detached
+    sha: str | None  # None on an unborn branch
+
+
+class Repo:
+    """A work tree and its git directories, resolved once."""
+
+    def __init__(self, root: Path, git_dir: Path, common_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir  # per-worktree: index, HEAD, in-progress state
+        self.common_dir = common_dir  # shared: objects, refs
+
+    @classmethod
+    def find(cls, path: str | os.PathLike[str]) -> Repo:
+        if not os.path.isdir(path):
+            raise GitendError(f"{path} is not a directory; nothing to do there")
+        proc = run(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir"],
+                   cwd=path, check=False)
+        lines = os.fsdecode(proc.stdout).splitlines()
+        if proc.returncode != 0 or len(lines) != 3:
+            message = proc.stderr.decode("utf-8", "replace")
+            if "dubious ownership" in message:
+                raise GitendError(f"git refuses {path}: dubious ownership; "
+                                  "see `git config --global --add safe.directory`")
+            raise GitendError(f"{path} is not inside a git work tree")
+        return cls(Path(lines[0]), Path(lines[1]), Path(lines[2]))
+
+    @property
+    def is_linked_worktree(self) -> bool:
+        return self.git_dir != self.common_dir
+
+    @property
+    def worktree_id(self) -> str:
+        return self.git_dir.name if self.is_linked_worktree else ""
+
+    def git(self, *args: str, input: bytes | None = None, index: Path | None = None, check: bool = True,
+            timeout: float | None = None, env: dict[str, str] | None = None) -> bytes:
+        extra = dict(env or {})
+        if index is not None:
+            extra["GIT_INDEX_FILE"] = str(index)
+        return run(args, cwd=self.root, input=input, env=extra, check=check, timeout=timeout).stdout
+
+    def text(self, *args: str, **kwargs: object) -> str:
+        return os.fsdecode(self.git(*args, **kwargs)).strip()  # type: ignore[arg-type]
+
+    # -- refs ---------------------------------------------------------------
+
+    def head(self) -> Head:
+        """HEAD read from its file (no process); git itself when the file is unusual."""
+        try:
+            content = (self.git_dir / "HEAD").read_text().strip()
+        except OSError:
+            content = ""
+        if content.startswith("ref: "):
+            ref = content[5:]
+            return Head(ref, self.resolve(ref))
+        if len(content) in (40, 64) and all(c in "0123456789abcdef" for c in content):
+            return Head(None, content)
+        ref = self.text("symbolic-ref", "-q", "HEAD", check=False) or None
+        return Head(ref, self.resolve("HEAD"))
+
+    def resolve(self, rev: str) -> str | None:
+        proc = run(["rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}"], cwd=self.root, check=False)
+        if proc.returncode != 0:
+            return None
+        return os.fsdecode(proc.stdout).strip() or None
+
+    def refs(self, *patterns: str) -> dict[str, str]:
+        """{refname: sha} for refs matching for-each-ref patterns."""
+        out = self.git("for-each-ref", "--format=%(objectname) %(refname)", *patterns)
+        return {ref: sha for sha, _, ref in (line.partition(" ") for line in os.fsdecode(out).splitlines())}
+
+    def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> bool:
+        """Compare-and-swap `ref` from `old` (None: must not exist) to `new`; False if it moved."""
+        proc = run(["update-ref", "--create-reflog", "-m", reason, ref, new, old or self.null_sha],
+                   cwd=self.root, check=False)
+        if proc.returncode == 0:
+            return True
+        if self.resolve(ref) != old:
+            return False
+        raise GitError(["update-ref"], proc.returncode, proc.stderr)
+
+    @property
+    def null_sha(self) -> str:
+        return "0" * 40 if len(self.empty_tree) == 40 else "0" * 64
+
+    # -- objects ------------------------------------------------------------
+
+    @property
+    def empty_tree(self) -> str:
+        if not hasattr(self, "_empty_tree"):
+            self._empty_tree = self.text("mktree", input=b"")  # writes it, so fsck sees it
+        return self._empty_tree
+
+    def write_tree(self, index: Path) -> str:
+        return self.text("write-tree", index=index)
+
+    def update_index(self, index: Path, paths: Iterable[str], *, add: bool) -> None:
+        """Record the work tree's version of `paths` (missing ones are removed)."""
+        data = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        if data:
+            flags = ["--add"] if add else []
+            self.git("update-index", "-z", *flags, "--remove", "--stdin", input=data, index=index)
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        args = ["commit-tree", "--no-gpg-sign", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        try:
+            return self.text(*args, input=message.encode())
+        except GitError as exc:
+            if "identity" not in exc.stderr and "email" not in exc.stderr and "name" not in exc.stderr:
+                raise
+            # No user.name/user.email configured: still save the work.
+            return self.text(*args, input=message.encode(), env=FALLBACK_IDENT)
+
+    @contextmanager
+    def reader(self) -> Iterator[CommitReader]:
+        with CommitReader(self) as reader:
+            yield reader
+
+    # -- the temporary index --------------------------------------------------
+
+    TEMP_PREFIX = "gitend-index."
+
+    @contextmanager
+    def temp_index(self, *, seed: bool) -> Iterator[Path]:
+        """A private index file in this worktree's git dir, seeded from a copy of the real one.
+
+        Copying keeps git's stat cache (only changed files are re-hashed) and never takes
+        `index.lock`; git replaces the real index by rename, so the copy is a consistent
+        version even while the user's git is writing.
+        """
+        fd, name = tempfile.mkstemp(prefix=f"{self.TEMP_PREFIX}{os.getpid()}.", dir=self.git_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if seed:
+                    try:
+                        with open(self.git_dir / "index", "rb") as real:
+                            shutil.copyfileobj(real, out)
+                            stamp = os.fstat(real.fileno())
+                        out.flush()
+                        # Keep the real index's mtime: git's racy-clean check compares file
+                        # mtimes with it, and a newer copy would hide same-second edits.
+                        os.utime(out.fileno(), ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+                    except FileNotFoundError:
+                        pass  # no index yet: start empty
+            if path.stat().st_size == 0:
+                path.unlink()  # git reads a missing index as empty; an empty file is "corrupt"
+            yield path
+        finally:
+            for leftover in (path, Path(f"{path}.lock")):
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def remove_stale_temp_indexes(self) -> list[str]:
+        """Delete temporary indexes of gitend runs that were killed. Call under the worktree lock."""
+        removed = []
+        for path in self.git_dir.glob(self.TEMP_PREFIX + "*"):
+            pid = path.name[len(self.TEMP_PREFIX):].split(".", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class CommitReader:
+    """One `git cat-file --batch` process for reading many commits."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._proc = subprocess.Popen(
+            ["git", *_CONFIG, "cat-file", "--batch"], cwd=repo.root, env=clean_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+
+    def __enter__(self) -> CommitReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.close()
+        self._proc.stdout.close()
+        self._proc.wait()
+
+    def commit(self, rev: str) -> Commit | None:
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(rev.encode() + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().split()
+        if len(header) != 3:
+            return None  # "<rev> missing" or "ambiguous"
+        sha, kind, size = header[0].decode(), header[1], int(header[2])
+        body = self._proc.stdout.read(size + 1)[:-1]
+        return _parse_commit(sha, body) if kind == b"commit" else None

@@ -1,0 +1,74 @@
+"""The snapshot's commit message: what the session was about, from the transcript, redacted."""
+from __future__ import annotations
+
+import re
+
+from gitend.secrets import redact
+from gitend.snapshot import Capture
+from gitend.transcript import Session
+
+SUBJECT_WIDTH = 72
+PROMPTS_SHOWN = 3
+PROMPT_WIDTH = 200
+FILES_SHOWN = 100
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str, width: int) -> str:
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def human_size(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError
+
+
+def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> str:
+    about = session.about
+    if about:
+        subject = "wip: " + one_line(redact(about), SUBJECT_WIDTH - 5)
+    else:
+        count = len(cap.files)
+        subject = f"wip: {count} changed file{'s' * (count != 1)} on {cap.branch}"
+
+    body = []
+    prompts = session.prompts[-PROMPTS_SHOWN:]
+    if prompts:
+        body.append("Prompts:\n" + "\n".join(f"- {one_line(redact(p), PROMPT_WIDTH)}" for p in prompts))
+    body.append(_files(cap))
+    if cap.left_out:
+        body.append("Left out (over snapshot.max_file_mb):\n"
+                    + "\n".join(f"- {path} ({human_size(size)})" for path, size in cap.left_out))
+    if cap.notes:
+        body.append("Notes:\n" + "\n".join(f"- {note}" for note in cap.notes))
+    body.append(f"Session ended: {one_line(reason, 60)}")
+
+    trailer_values = {
+        "Gitend-Session": one_line(session_id, 200) or "unknown",
+        "Gitend-Reason": one_line(reason, 60) or "other",
+        "Gitend-Base": cap.head or "none",
+        "Gitend-Branch": cap.branch,
+    }
+    trailers = "\n".join(f"{key}: {value}" for key, value in trailer_values.items())
+    return "\n\n".join([subject, *body, trailers]) + "\n"
+
+
+def _files(cap: Capture) -> str:
+    codes: dict[str, list[str]] = {}
+    for letter, path in cap.staged:
+        codes.setdefault(path, [".", "."])[0] = letter
+    for letter, path in cap.unstaged:
+        codes.setdefault(path, [".", "."])[1] = letter
+    lines = [f"{''.join(c if c != '.' else ' ' for c in codes[p])} {p}" for p in sorted(codes)]
+    lines += [f"?? {path}" for path in cap.untracked]
+    counts = [(len(cap.staged), "staged"), (len(cap.unstaged), "unstaged"), (len(cap.untracked), "untracked")]
+    summary = ", ".join(f"{n} {what}" for n, what in counts if n)
+    shown = lines[:FILES_SHOWN]
+    if len(lines) > FILES_SHOWN:
+        shown.append(f"... and {len(lines) - FILES_SHOWN} more")
+    return f"Files ({summary}):\n" + "\n".join(f"  {line}" for line in shown)

@@ -1,0 +1,369 @@
+"""WIP snapshots: capture the uncommitted state, save it on `wip/<branch>`, read it back.
+
+A snapshot is a stash-shaped commit W with parents [H, I, U, previous snapshot]:
+H the HEAD it was taken on (an empty root commit when HEAD was unborn), I the index, U the
+untracked files (a root commit), W's own tree the tracked work tree. `git stash apply
+--index W` restores it; the fourth parent keeps every earlier snapshot reachable.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from gitend import config
+from gitend.errors import GitendError
+from gitend.git import FALLBACK_IDENT, Commit, Repo, zsplit
+
+TRAILERS = ("Gitend-Session", "Gitend-Reason", "Gitend-Base", "Gitend-Branch")
+_IN_PROGRESS = {
+    "MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",
+    "rebase-merge": "a rebase", "rebase-apply": "a rebase or am", "BISECT_LOG": "a bisect",
+}
+
+
+# -- capturing ---------------------------------------------------------------
+
+
+@dataclass
+class Capture:
+    """The uncommitted state of one work tree, written as trees but not yet committed."""
+
+    branch: str  # the name the WIP branch is keyed on
+    ref: str  # refs/heads/<prefix><branch>
+    head: str | None  # HEAD commit, None when unborn
+    previous: Snapshot | None  # the WIP branch's current tip
+    index_tree: str = ""
+    worktree_tree: str = ""
+    untracked_tree: str = ""
+    staged: list[tuple[str, str]] = field(default_factory=list)  # (status letter, path)
+    unstaged: list[tuple[str, str]] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)
+    left_out: list[tuple[str, int]] = field(default_factory=list)  # (path, bytes)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.staged or self.unstaged or self.untracked)
+
+    @property
+    def files(self) -> list[str]:
+        return sorted({p for _, p in self.staged} | {p for _, p in self.unstaged} | set(self.untracked))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str  # "1" ordinary, "u" unmerged, "?" untracked
+    xy: str
+    submodule: str
+    path: str
+
+
+def _status(repo: Repo, index: Path) -> list[_Entry]:
+    """`git status --porcelain=v2` against the temporary index (it may refresh that copy only)."""
+    out = repo.git("status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames",
+                   "--ignore-submodules=none", index=index)
+    entries = []
+    for record in zsplit(out):
+        kind = record[0]
+        if kind == "1":
+            fields = record.split(" ", 8)
+            entries.append(_Entry(kind, fields[1], fields[2], fields[8]))
+        elif kind == "u":
+            fields = record.split(" ", 10)
+            entries.append(_Entry(kind, fields[1], fields[2], fields[10]))
+        elif kind == "?":
+            entries.append(_Entry(kind, "??", "N...", record[2:]))
+    return entries
+
+
+def branch_name(repo: Repo, head_ref: str | None) -> str:
+    if head_ref and head_ref.startswith("refs/heads/"):
+        return head_ref[len("refs/heads/"):]
+    return f"detached-{repo.worktree_id}" if repo.worktree_id else "detached"
+
+
+def wip_ref(prefix: str, branch: str) -> str:
+    return f"refs/heads/{prefix}{branch}"
+
+
+def capture(repo: Repo, settings: config.Snapshot) -> Capture:
+    head = repo.head()
+    branch = branch_name(repo, head.ref)
+    ref = wip_ref(settings.branch_prefix, branch)
+    if ref == head.ref:
+        raise GitendError(f"the checked-out branch {branch} is itself a WIP branch; "
+                          "check out the branch you work on")
+    previous = _tip(repo, ref)
+    cap = Capture(branch, ref, head.sha, previous)
+    limit = int(settings.max_file_mb * 1024 * 1024)
+
+    with repo.temp_index(seed=True) as index:
+        entries = _status(repo, index)
+        unmerged = [e.path for e in entries if e.kind == "u"]
+        changed, untracked = [], []
+        for entry in entries:
+            if entry.kind == "?":
+                if entry.path.endswith("/"):
+                    cap.notes.append(f"{entry.path} is a nested git repository; its content is not saved")
+                elif settings.include_untracked and _fits(repo, entry.path, limit, cap):
+                    untracked.append(entry.path)
+                continue
+            x, y = entry.xy
+            if entry.kind == "u":
+                cap.staged.append(("U", entry.path))
+                continue
+            if x != ".":
+                cap.staged.append((x, entry.path))
+            if entry.submodule.startswith("S"):
+                # Only the submodule's checked-out commit (the gitlink) can be saved here.
+                if "M" in entry.submodule[2:] or "U" in entry.submodule[2:]:
+                    cap.notes.append(f"submodule {entry.path} has uncommitted changes inside it; "
+                                     "only its checked-out commit is saved")
+                if entry.submodule[1] != "C" and y != "D":
+                    continue
+            if y != "." and _fits(repo, entry.path, limit, cap):
+                cap.unstaged.append((y, entry.path))
+                changed.append(entry.path)
+        if unmerged:
+            # write-tree refuses conflict stages: save the work-tree files, markers and all.
+            repo.update_index(index, unmerged, add=False)
+        cap.index_tree = repo.write_tree(index)
+        repo.update_index(index, changed, add=False)
+        cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
+    cap.untracked = untracked
+    cap.untracked_tree = _untracked_tree(repo, untracked)
+    cap.notes[:0] = _in_progress(repo, unmerged)
+    return cap
+
+
+def _fits(repo: Repo, path: str, limit: int, cap: Capture) -> bool:
+    try:
+        size = os.lstat(repo.root / path).st_size
+    except OSError:
+        return True  # gone already: git records the deletion
+    if size > limit:
+        cap.left_out.append((path, size))
+        return False
+    return True
+
+
+def _untracked_tree(repo: Repo, paths: list[str]) -> str:
+    if not paths:
+        return repo.empty_tree
+    with repo.temp_index(seed=False) as index:
+        repo.update_index(index, paths, add=True)
+        return repo.write_tree(index)
+
+
+def _in_progress(repo: Repo, unmerged: list[str]) -> list[str]:
+    notes = []
+    for marker, what in _IN_PROGRESS.items():
+        if (repo.git_dir / marker).exists():
+            notes.append(f"{what} was in progress; restore does not resume it")
+            break
+    if unmerged:
+        notes.append(f"saved with conflict markers: {', '.join(unmerged)}")
+    return notes
+
+
+# -- saving ------------------------------------------------------------------
+
+
+def unchanged_since_previous(repo: Repo, cap: Capture) -> bool:
+    prev = cap.previous
+    if prev is None or prev.commit.tree != cap.worktree_tree or prev.base != cap.head:
+        return False
+    trees = repo.text("rev-parse", f"{prev.index_commit}^{{tree}}", f"{prev.untracked_commit}^{{tree}}").split()
+    return trees == [cap.index_tree, cap.untracked_tree]
+
+
+def save(repo: Repo, cap: Capture, message: str) -> str:
+    """Commit the captured trees and move the WIP branch to them (compare-and-swap)."""
+    subject = message.split("\n", 1)[0]
+    base = cap.head or _empty_base(repo)
+    index_commit = repo.commit_tree(cap.index_tree, [base], f"index on {cap.branch}: {subject}\n")
+    untracked_commit = repo.commit_tree(cap.untracked_tree, [], f"untracked files on {cap.branch}: {subject}\n")
+    for _attempt in range(5):
+        old = cap.previous.commit.sha if cap.previous else None
+        parents = [base, index_commit, untracked_commit] + ([old] if old else [])
+        commit = repo.commit_tree(cap.worktree_tree, parents, message)
+        if repo.update_ref(cap.ref, commit, old, f"gitend: snapshot {subject}"):
+            return commit
+        cap.previous = _tip(repo, cap.ref)  # another writer got there first: chain onto it
+    raise GitendError(f"{cap.ref} kept moving while saving; try again")
+
+
+_EMPTY_BASE_MESSAGE = "gitend: empty base (HEAD was unborn)\n"
+
+
+def _empty_base(repo: Repo) -> str:
+    # Fixed identity and date, so every unborn-HEAD snapshot shares one base commit.
+    env = {**FALLBACK_IDENT, "GIT_AUTHOR_DATE": "1970-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "1970-01-01T00:00:00Z"}
+    return repo.text("commit-tree", "--no-gpg-sign", repo.empty_tree, input=_EMPTY_BASE_MESSAGE.encode(), env=env)
+
+
+def _tip(repo: Repo, ref: str) -> Snapshot | None:
+    sha = repo.refs(ref).get(ref)
+    if sha is None:
+        return None
+    with repo.reader() as reader:
+        commit = reader.commit(sha)
+    tip = _as_snapshot(commit, ref) if commit else None
+    if tip is None:
+        raise GitendError(f"{ref} exists but is not a gitend snapshot; rename that branch "
+                          "or set snapshot.branch_prefix in the config")
+    return tip
+
+
+# -- reading back ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    commit: Commit
+    ref: str
+    branch: str
+    session_id: str
+    reason: str
+    base: str | None
+    position: int = 0  # how many snapshots newer than this one are on its branch
+
+    @property
+    def name(self) -> str:
+        """`wip/<branch>~N`, the name `gitend restore` takes."""
+        short = self.ref.removeprefix("refs/heads/")
+        return f"{short}~{self.position}" if self.position else short
+
+    @property
+    def subject(self) -> str:
+        return self.commit.message.split("\n", 1)[0]
+
+    @property
+    def created(self) -> str:
+        sign = -1 if self.commit.committer_tz.startswith("-") else 1
+        offset = timedelta(hours=int(self.commit.committer_tz[1:3]), minutes=int(self.commit.committer_tz[3:5]))
+        when = datetime.fromtimestamp(self.commit.committer_time, timezone(sign * offset))
+        return when.isoformat()
+
+    @property
+    def index_commit(self) -> str:
+        return self.commit.parents[1]
+
+    @property
+    def untracked_commit(self) -> str:
+        return self.commit.parents[2]
+
+    @property
+    def previous(self) -> str | None:
+        return self.commit.parents[3] if len(self.commit.parents) > 3 else None
+
+    @property
+    def base_commit(self) -> str:
+        """H: HEAD when taken, or the shared empty root for an unborn HEAD."""
+        return self.commit.parents[0]
+
+
+def trailers(message: str) -> dict[str, str]:
+    last = message.rstrip("\n").rsplit("\n\n", 1)[-1]
+    found = {}
+    for line in last.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and re.fullmatch(r"[A-Za-z][A-Za-z-]*", key):
+            found[key] = value.strip()
+    return found
+
+
+def _as_snapshot(commit: Commit, ref: str, position: int = 0) -> Snapshot | None:
+    found = trailers(commit.message)
+    if "Gitend-Session" not in found or len(commit.parents) < 3:
+        return None
+    base = found.get("Gitend-Base", "none")
+    return Snapshot(commit, ref, found.get("Gitend-Branch", ""), found["Gitend-Session"],
+                    found.get("Gitend-Reason", ""), None if base == "none" else base, position)
+
+
+def chain(repo: Repo, ref: str, sha: str | None = None) -> Iterator[Snapshot]:
+    """The snapshots on one WIP branch, newest first, following the fourth parents."""
+    sha = sha or repo.refs(ref).get(ref)
+    seen = set()
+    with repo.reader() as reader:
+        while sha and sha not in seen:
+            seen.add(sha)
+            commit = reader.commit(sha)
+            snap = _as_snapshot(commit, ref, len(seen) - 1) if commit else None
+            if snap is None:
+                return
+            yield snap
+            sha = snap.previous
+
+
+def wip_refs(repo: Repo, prefix: str) -> list[str]:
+    return sorted(repo.refs(f"refs/heads/{prefix}"))
+
+
+def changed_files(repo: Repo, snap: Snapshot) -> list[str]:
+    """Paths that differ from the base in the index, the work tree, or as untracked files."""
+    base = snap.base_commit
+    names: set[str] = set()
+    for other in (snap.index_commit, snap.commit.sha):
+        names.update(zsplit(repo.git("diff-tree", "-r", "--no-renames", "--name-only", "-z", base, other)))
+    names.update(zsplit(repo.git("ls-tree", "-r", "--name-only", "-z", snap.untracked_commit)))
+    return sorted(names)
+
+
+def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
+    """A snapshot named by `latest`, `wip/<branch>[~N]`, a commit, or a session id."""
+    if spec == "latest":
+        ref = wip_ref(prefix, branch_name(repo, repo.head().ref))
+        for snap in chain(repo, ref):
+            return snap
+        raise GitendError(f"no snapshots on {ref.removeprefix('refs/heads/')}; "
+                          "`gitend list --all` shows every WIP branch")
+    named = re.fullmatch(rf"(?:refs/heads/)?{re.escape(prefix)}(.+?)(?:~(\d+))?", spec)
+    if named:
+        ref, steps = wip_ref(prefix, named[1]), int(named[2] or 0)
+        snaps = list(zip(range(steps + 1), chain(repo, ref)))
+        if len(snaps) <= steps:
+            have = f"it has {len(snaps)}" if snaps else "it does not exist"
+            raise GitendError(f"{spec}: {ref.removeprefix('refs/heads/')} has no snapshot {steps} back ({have}); "
+                              "see `gitend list --all`")
+        return snaps[-1][1]
+
+    everything = [snap for ref in wip_refs(repo, prefix) for snap in chain(repo, ref)]
+    by_commit = [s for s in everything if len(spec) >= 4 and s.commit.sha.startswith(spec.lower())]
+    by_session = [s for s in everything if s.session_id == spec or (len(spec) >= 4 and s.session_id.startswith(spec))]
+    # A session may have saved many times (a Stop hook per turn): its newest snapshot stands for it.
+    newest: dict[str, Snapshot] = {}
+    for snap in sorted(by_session, key=lambda s: s.commit.committer_time):
+        newest[snap.session_id] = snap
+    candidates = {s.commit.sha: s for s in [*by_commit, *newest.values()]}
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    if len(candidates) > 1:
+        listing = "; ".join(f"{s.commit.sha[:10]} ({s.name}, session {s.session_id})" for s in candidates.values())
+        raise GitendError(f"'{spec}' is ambiguous: it matches {listing}; give more characters")
+    sha = repo.resolve(spec)  # e.g. a fetched origin/wip/main or a reflog entry
+    if sha:
+        with repo.reader() as reader:
+            commit = reader.commit(sha)
+        snap = _as_snapshot(commit, spec) if commit else None
+        if snap:
+            return snap
+        raise GitendError(f"{spec} is a commit but not a gitend snapshot")
+    raise GitendError(f"no snapshot matches '{spec}'; `gitend list --all` shows them all")
+
+
+def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:
+    """(title, git's diff --stat) for the staged, unstaged and untracked parts."""
+    def stat(old: str, new: str) -> str:
+        return repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new)
+
+    untracked = zsplit(repo.git("ls-tree", "-r", "--name-only", "-z", snap.untracked_commit))
+    parts = [("Staged (index against base):", stat(snap.base_commit, snap.index_commit)),
+             ("Unstaged (work tree against index):", stat(snap.index_commit, snap.commit.sha)),
+             ("Untracked:", "\n".join(f" {path}" for path in untracked))]
+    return [(title, text) for title, text in parts if text]
