@@ -43,13 +43,17 @@ rm -f "$idx" "$uidx"
 
 
 def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
 
 
 def build_repo(root: Path, files: int) -> Path:
     repo = root / "repo"
     repo.mkdir()
     sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "config", "gc.auto", "0")  # pack once, below, not in the background
     per_dir = 100
     for n in range(files):
         d = repo / f"d{n // per_dir:03d}"
@@ -116,6 +120,10 @@ def main() -> None:
     parser.add_argument("--transcript-mb", type=int, default=200)
     args = parser.parse_args()
     gitend = shutil.which("gitend", path=str(Path(sys.executable).parent)) or "gitend"
+    # As after `pip install`: bytecode compiled (PYTHONDONTWRITEBYTECODE would otherwise make
+    # every run recompile the sources).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "gitend")],
+                   check=True)
 
     with tempfile.TemporaryDirectory(prefix="gitend-bench-") as tmp:
         root = Path(tmp)

@@ -9,7 +9,6 @@ import argparse
 import json
 import signal
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -48,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", "show one snapshot: message, metadata, changed files, diff stat")
     show.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(show)
+
+    restore = command("restore", "bring a snapshot back: staged stays staged, unstaged unstaged, "
+                                 "untracked untracked; refuses to overwrite local changes unless --force")
+    restore.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
+    repo_option(restore)
+    restore.add_argument("--dry-run", action="store_true", help="print what would change and change nothing")
+    restore.add_argument("--force", action="store_true",
+                         help="save the current local changes as a snapshot first, then restore over them")
+    restore.add_argument("--fetch", action="store_true",
+                         help="fetch the WIP branches from the remote first (snapshot.push_remote, else origin)")
     return parser
 
 
@@ -70,9 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:
-        log.record(args.command, f"unexpected error: {exc!r}", traceback.format_exc())
+        log.record(args.command, f"unexpected error: {exc!r}", _traceback())
         error(f"unexpected error: {type(exc).__name__}: {exc} (details in {paths.log_file()})")
         return 1
+
+
+def _traceback() -> str:
+    import traceback  # only on the unexpected path
+
+    return traceback.format_exc()
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -80,6 +95,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _list(args.directory, all_branches=args.all, as_json=args.json)
     if args.command == "show":
         return _show(args.directory, args.snapshot)
+    if args.command == "restore":
+        from gitend import restore
+
+        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
     raise NotImplementedError(args.command)
 
 
@@ -101,7 +120,7 @@ def _hook(*, strict: bool) -> int:
         print(f"gitend: {exc} (log: {paths.log_file()})", file=sys.stderr)
         return 1 if strict else 0
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail the session end
-        log.record("hook", f"unexpected error: {exc!r}", traceback.format_exc())
+        log.record("hook", f"unexpected error: {exc!r}", _traceback())
         print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
               file=sys.stderr)
         return 1 if strict else 0

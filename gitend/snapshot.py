@@ -19,7 +19,7 @@ from gitend.errors import GitendError
 from gitend.git import FALLBACK_IDENT, Commit, Repo, zsplit
 
 TRAILERS = ("Gitend-Session", "Gitend-Reason", "Gitend-Base", "Gitend-Branch")
-_IN_PROGRESS = {
+IN_PROGRESS = {
     "MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",
     "rebase-merge": "a rebase", "rebase-apply": "a rebase or am", "BISECT_LOG": "a bisect",
 }
@@ -97,9 +97,9 @@ def capture(repo: Repo, settings: config.Snapshot) -> Capture:
     if ref == head.ref:
         raise GitendError(f"the checked-out branch {branch} is itself a WIP branch; "
                           "check out the branch you work on")
-    previous = _tip(repo, ref)
-    cap = Capture(branch, ref, head.sha, previous)
-    limit = int(settings.max_file_mb * 1024 * 1024)
+    refs = repo.refs(*[r for r in (head.ref, ref) if r])  # one process for both
+    cap = Capture(branch, ref, refs.get(head.ref) if head.ref else head.sha, _tip(repo, ref, refs.get(ref)))
+    limit = settings.max_file_mb * 1024 * 1024
 
     with repo.temp_index(seed=True) as index:
         entries = _status(repo, index)
@@ -140,7 +140,7 @@ def capture(repo: Repo, settings: config.Snapshot) -> Capture:
     return cap
 
 
-def _fits(repo: Repo, path: str, limit: int, cap: Capture) -> bool:
+def _fits(repo: Repo, path: str, limit: float, cap: Capture) -> bool:
     try:
         size = os.lstat(repo.root / path).st_size
     except OSError:
@@ -161,7 +161,7 @@ def _untracked_tree(repo: Repo, paths: list[str]) -> str:
 
 def _in_progress(repo: Repo, unmerged: list[str]) -> list[str]:
     notes = []
-    for marker, what in _IN_PROGRESS.items():
+    for marker, what in IN_PROGRESS.items():
         if (repo.git_dir / marker).exists():
             notes.append(f"{what} was in progress; restore does not resume it")
             break
@@ -193,7 +193,7 @@ def save(repo: Repo, cap: Capture, message: str) -> str:
         commit = repo.commit_tree(cap.worktree_tree, parents, message)
         if repo.update_ref(cap.ref, commit, old, f"gitend: snapshot {subject}"):
             return commit
-        cap.previous = _tip(repo, cap.ref)  # another writer got there first: chain onto it
+        cap.previous = _tip(repo, cap.ref, repo.refs(cap.ref).get(cap.ref))  # another writer won: chain onto it
     raise GitendError(f"{cap.ref} kept moving while saving; try again")
 
 
@@ -206,8 +206,7 @@ def _empty_base(repo: Repo) -> str:
     return repo.text("commit-tree", "--no-gpg-sign", repo.empty_tree, input=_EMPTY_BASE_MESSAGE.encode(), env=env)
 
 
-def _tip(repo: Repo, ref: str) -> Snapshot | None:
-    sha = repo.refs(ref).get(ref)
+def _tip(repo: Repo, ref: str, sha: str | None) -> Snapshot | None:
     if sha is None:
         return None
     with repo.reader() as reader:
@@ -315,38 +314,54 @@ def changed_files(repo: Repo, snap: Snapshot) -> list[str]:
     return sorted(names)
 
 
+class NotFound(GitendError):
+    pass
+
+
+def _all_refs(repo: Repo, prefix: str) -> list[str]:
+    """Local WIP branches, then fetched ones (refs/remotes/<remote>/<prefix>...)."""
+    refs = repo.refs(f"refs/heads/{prefix}", "refs/remotes/")
+    local = sorted(r for r in refs if r.startswith("refs/heads/"))
+    fetched = sorted(r for r in refs if r.startswith("refs/remotes/") and r.split("/", 3)[-1].startswith(prefix))
+    return local + fetched
+
+
 def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
-    """A snapshot named by `latest`, `wip/<branch>[~N]`, a commit, or a session id."""
+    """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id."""
     if spec == "latest":
         ref = wip_ref(prefix, branch_name(repo, repo.head().ref))
         for snap in chain(repo, ref):
             return snap
-        raise GitendError(f"no snapshots on {ref.removeprefix('refs/heads/')}; "
-                          "`gitend list --all` shows every WIP branch")
-    named = re.fullmatch(rf"(?:refs/heads/)?{re.escape(prefix)}(.+?)(?:~(\d+))?", spec)
+        raise NotFound(f"no snapshots on {ref.removeprefix('refs/heads/')}; "
+                       "`gitend list --all` shows every WIP branch")
+    named = re.fullmatch(r"(.*/.*?)(?:~(\d+))?", spec)
     if named:
-        ref, steps = wip_ref(prefix, named[1]), int(named[2] or 0)
-        snaps = list(zip(range(steps + 1), chain(repo, ref)))
-        if len(snaps) <= steps:
-            have = f"it has {len(snaps)}" if snaps else "it does not exist"
-            raise GitendError(f"{spec}: {ref.removeprefix('refs/heads/')} has no snapshot {steps} back ({have}); "
-                              "see `gitend list --all`")
-        return snaps[-1][1]
+        name, steps = named[1], int(named[2] or 0)
+        refs = repo.refs(f"refs/heads/{name}", f"refs/remotes/{name}", name)
+        ref = next((r for r in (f"refs/heads/{name}", f"refs/remotes/{name}", name) if r in refs), None)
+        if ref:
+            snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
+            if len(snaps) <= steps:
+                raise NotFound(f"{name} has {len(snaps)} snapshot(s), so there is no {spec}; "
+                               "see `gitend list --all`")
+            return snaps[-1]
 
-    everything = [snap for ref in wip_refs(repo, prefix) for snap in chain(repo, ref)]
+    everything = [snap for ref in _all_refs(repo, prefix) for snap in chain(repo, ref)]
     by_commit = [s for s in everything if len(spec) >= 4 and s.commit.sha.startswith(spec.lower())]
     by_session = [s for s in everything if s.session_id == spec or (len(spec) >= 4 and s.session_id.startswith(spec))]
     # A session may have saved many times (a Stop hook per turn): its newest snapshot stands for it.
     newest: dict[str, Snapshot] = {}
     for snap in sorted(by_session, key=lambda s: s.commit.committer_time):
         newest[snap.session_id] = snap
-    candidates = {s.commit.sha: s for s in [*by_commit, *newest.values()]}
+    candidates: dict[str, Snapshot] = {}
+    for snap in [*by_commit, *newest.values()]:
+        candidates.setdefault(snap.commit.sha, snap)  # local names come first
     if len(candidates) == 1:
         return next(iter(candidates.values()))
     if len(candidates) > 1:
         listing = "; ".join(f"{s.commit.sha[:10]} ({s.name}, session {s.session_id})" for s in candidates.values())
         raise GitendError(f"'{spec}' is ambiguous: it matches {listing}; give more characters")
-    sha = repo.resolve(spec)  # e.g. a fetched origin/wip/main or a reflog entry
+    sha = repo.resolve(spec)  # e.g. a reflog entry such as wip/main@{2}
     if sha:
         with repo.reader() as reader:
             commit = reader.commit(sha)
@@ -354,7 +369,7 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
         if snap:
             return snap
         raise GitendError(f"{spec} is a commit but not a gitend snapshot")
-    raise GitendError(f"no snapshot matches '{spec}'; `gitend list --all` shows them all")
+    raise NotFound(f"no snapshot matches '{spec}' here; `gitend list --all` shows them all")
 
 
 def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:

@@ -1,0 +1,261 @@
+"""`gitend restore`: exact round trips, merges onto a moved HEAD, and refusals that change nothing."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from testing.dirty import EXAMPLES, INITIAL, STEPS, ignored, make_dirty_repo
+from testing.repo import files_of, git, gitend, hook, init_repo, state, write
+
+
+def restore(repo: Path, *args: str) -> tuple[int, str, str]:
+    proc = gitend("restore", *args, cwd=repo)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def worktree_and_index(repo: Path) -> tuple[dict[str, tuple[int, bytes]], str]:
+    skip = ignored(repo) | {".git"}
+    return {p: v for p, v in files_of(repo).items() if p not in skip}, git(repo, "ls-files", "-s", "-z")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(initial=INITIAL, steps=STEPS)
+def test_round_trip_restores_work_tree_index_and_modes(
+    initial: dict[str, bytes], steps: list[tuple[str, str, str, bytes]]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_dirty_repo(Path(tmp) / "repo", initial, steps)
+        before = worktree_and_index(repo)
+        if "saved" not in hook(repo).stdout:
+            return
+        git(repo, "reset", "-q", "--hard")
+        git(repo, "clean", "-q", "-fd")
+        code, out, err = restore(repo, "latest")
+        assert code == 0, err
+        assert worktree_and_index(repo) == before
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return init_repo(tmp_path / "repo", {"a.txt": "1\n2\n3\n", "b.txt": "b\n", "c.txt": "c\n"})
+
+
+def dirty(repo: Path) -> None:
+    write(repo / "a.txt", "1\n2\n3\nstaged\n")
+    git(repo, "add", "a.txt")
+    write(repo / "b.txt", "b unstaged\n")
+    (repo / "c.txt").unlink()
+    write(repo / "new.txt", "untracked\n")
+
+
+def test_head_moved_clean_merge_keeps_the_split(repo: Path) -> None:
+    dirty(repo)
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    write(repo / "other.txt", "committed later\n")
+    git(repo, "add", "other.txt")
+    git(repo, "commit", "-q", "-m", "moved on")
+    code, out, err = restore(repo, "latest")
+    assert code == 0, err
+    assert "merged onto" in out
+    assert git(repo, "status", "--porcelain").splitlines() == ["M  a.txt", " M b.txt", " D c.txt", "?? new.txt"]
+    assert (repo / "other.txt").read_text() == "committed later\n"
+
+
+def test_head_moved_conflicting_merge_keeps_both_sides_and_names_files(repo: Path) -> None:
+    write(repo / "a.txt", "1\nmine\n3\n")
+    write(repo / "b.txt", "b unstaged\n")
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    write(repo / "a.txt", "1\ntheirs\n3\n")
+    git(repo, "commit", "-qam", "conflicting")
+    code, out, err = restore(repo, "latest")
+    assert code == 1
+    assert "conflicts in a.txt" in err
+    text = (repo / "a.txt").read_text()
+    assert "<<<<<<<" in text and "mine" in text and "theirs" in text
+    status = git(repo, "status", "--porcelain").splitlines()
+    assert "UU a.txt" in status and " M b.txt" in status  # the unstaged change stays unstaged
+
+
+def test_staged_changes_that_no_longer_apply_are_merged_then_restaged(repo: Path) -> None:
+    write(repo / "a.txt", "1\n2\n3\nstaged\n")
+    git(repo, "add", "a.txt")
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    write(repo / "a.txt", "0\n1\n2\n3\n")
+    git(repo, "commit", "-qam", "prepend")
+    code, out, err = restore(repo, "latest")
+    assert code == 0, err
+    assert (repo / "a.txt").read_text() == "0\n1\n2\n3\nstaged\n"
+    assert git(repo, "status", "--porcelain").splitlines() == ["M  a.txt"]
+
+
+def test_local_edits_are_refused_and_nothing_changes(repo: Path) -> None:
+    dirty(repo)
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    write(repo / "b.txt", "local edit\n")
+    before = state(repo)
+    code, out, err = restore(repo, "latest")
+    assert code == 1
+    assert "local changes in b.txt" in err and "--force" in err and "commit or stash" in err
+    assert err.count("\n") == 1
+    assert state(repo) == before
+
+
+def test_untracked_collision_is_refused_before_any_write(repo: Path) -> None:
+    dirty(repo)
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    write(repo / "new.txt", "my own new file\n")
+    before = state(repo)
+    code, out, err = restore(repo, "latest")
+    assert code == 1 and "untracked files in the way: new.txt" in err
+    assert state(repo) == before  # plain `git stash apply` would have half-applied here
+
+
+def test_ignored_file_in_the_way_is_refused_even_with_force(repo: Path) -> None:
+    write(repo / "build.out", "snapshotted\n")
+    hook(repo)
+    (repo / "build.out").unlink()
+    write(repo / ".git" / "info" / "exclude", "*.out\n")
+    write(repo / "build.out", "precious ignored output\n")
+    code, _, err = restore(repo, "latest", "--force")
+    assert code == 1 and "ignored files are in the way: build.out" in err
+    assert (repo / "build.out").read_text() == "precious ignored output\n"
+
+
+def test_force_saves_local_edits_first_and_that_save_is_restorable(repo: Path) -> None:
+    dirty(repo)
+    hook(repo)
+    target = git(repo, "rev-parse", "wip/main").strip()
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    write(repo / "b.txt", "local edit\n")
+    write(repo / "new.txt", "colliding local file\n")
+    local = worktree_and_index(repo)
+    code, out, err = restore(repo, target[:12], "--force")
+    assert code == 0, err
+    saved = out.split("saved your local changes first as ")[1].split(";")[0]
+    assert (repo / "new.txt").read_text() == "untracked\n"
+    assert (repo / "b.txt").read_text() == "b unstaged\n"
+
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    code, out, err = restore(repo, saved)
+    assert code == 0, err
+    assert worktree_and_index(repo) == local
+
+
+def test_dry_run_changes_nothing_and_says_what_would(repo: Path) -> None:
+    dirty(repo)
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    write(repo / "a.txt", "1\n2\n3\nconflicting line\n")
+    git(repo, "commit", "-qam", "moved")
+    before = state(repo)
+    code, out, err = restore(repo, "latest", "--dry-run")
+    assert code == 0, err
+    assert state(repo) == before
+    assert "HEAD has moved" in out and "conflicts expected in: a.txt" in out
+    assert "staged: M a.txt" in out and "unstaged: M b.txt, D c.txt" in out and "untracked: new.txt" in out
+    write(repo / "b.txt", "local\n")
+    before = state(repo)
+    code, out, _ = restore(repo, "latest", "--dry-run")
+    assert code == 0 and "would refuse: local changes in b.txt" in out
+    assert state(repo) == before
+
+
+def test_unborn_head(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "fresh", {})
+    write(repo / "staged.txt", "staged\n")
+    git(repo, "add", "staged.txt")
+    write(repo / "staged.txt", "staged then edited\n")
+    write(repo / "loose.txt", "untracked\n")
+    before = worktree_and_index(repo)
+    hook(repo)
+    git(repo, "rm", "-q", "-f", "--cached", "staged.txt")
+    for name in ("staged.txt", "loose.txt"):
+        (repo / name).unlink()
+    code, out, err = restore(repo, "latest")
+    assert code == 0, err
+    assert worktree_and_index(repo) == before
+
+
+def test_detached_head(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--detach")
+    dirty(repo)
+    before = worktree_and_index(repo)
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+    code, _, err = restore(repo, "wip/detached")
+    assert code == 0, err
+    assert worktree_and_index(repo) == before
+
+
+def test_restore_into_a_linked_worktree(repo: Path, tmp_path: Path) -> None:
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "topic", str(linked))
+    dirty(linked)
+    before = worktree_and_index(linked)
+    hook(linked)
+    git(linked, "reset", "-q", "--hard")
+    git(linked, "clean", "-q", "-fd")
+    main_before = state(repo)
+    code, _, err = restore(linked, "latest")
+    assert code == 0, err
+    assert worktree_and_index(linked) == before
+    assert state(repo) == main_before
+
+
+def test_names_snapshots_by_branch_offset_commit_and_session(repo: Path) -> None:
+    for n in range(3):
+        write(repo / "b.txt", f"version {n}\n")
+        hook(repo, session_id=f"sess-{n}-{'abcd'[n]}")
+    listing = json.loads(gitend("list", "--json", cwd=repo).stdout)
+    assert [s["session_id"] for s in listing] == ["sess-2-c", "sess-1-b", "sess-0-a"]
+    assert listing[0]["files"] == ["b.txt"] and listing[2]["name"] == "wip/main~2"
+    for spec, version in [("wip/main~1", 1), ("sess-0-a", 0), (listing[1]["commit"][:8], 1), ("latest", 2)]:
+        git(repo, "checkout", "-q", "--", "b.txt")
+        code, _, err = restore(repo, spec)
+        assert code == 0, (spec, err)
+        assert (repo / "b.txt").read_text() == f"version {version}\n", spec
+    git(repo, "checkout", "-q", "--", "b.txt")
+
+    code, _, err = restore(repo, "sess-")
+    assert code == 1 and "ambiguous" in err and "sess-0-a" in err and "sess-2-c" in err
+    code, _, err = restore(repo, "wip/main~7")
+    assert code == 1 and "3 snapshot(s)" in err
+    code, _, err = restore(repo, "nothing-like-it")
+    assert code == 1 and "no snapshot matches 'nothing-like-it'" in err and "gitend list --all" in err
+
+
+def test_snapshot_only_on_the_remote_is_fetched_then_restored(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    laptop = init_repo(tmp_path / "laptop", {"a.txt": "a\n"})
+    git(laptop, "remote", "add", "origin", str(remote))
+    git(laptop, "push", "-q", "origin", "main")
+    write(laptop / "a.txt", "work from the laptop\n")
+    hook(laptop, session_id="laptop-session")
+    git(laptop, "push", "-q", "origin", "wip/main")
+
+    desktop = tmp_path / "desktop"
+    git(tmp_path, "clone", "-q", "--single-branch", "-b", "main", str(remote), str(desktop))
+    code, _, err = restore(desktop, "laptop-session")
+    assert code == 1 and "--fetch" in err
+    code, out, err = restore(desktop, "laptop-session", "--fetch")
+    assert code == 0, err
+    assert (desktop / "a.txt").read_text() == "work from the laptop\n"
+    code, _, err = restore(desktop, "origin/wip/main", "--dry-run")
+    assert code == 0, err
