@@ -57,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="save the current local changes as a snapshot first, then restore over them")
     restore.add_argument("--fetch", action="store_true",
                          help="fetch the WIP branches from the remote first (snapshot.push_remote, else origin)")
+
+    status = command("status", "queued and failed background jobs, held memory pushes, last results")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    command("push", "run the queued jobs now, in the foreground, with progress")
+
+    memory = command("memory", "memory notes in the dotfile repo")
+    memory_commands = memory.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
+    pull = memory_commands.add_parser("pull", help="copy this project's notes from the dotfile repo into "
+                                                   "Claude Code's memory folder (never over newer local notes)")
+    repo_option(pull)
+
+    commands.add_parser("_worker")  # started by the hook, detached; not for people
     return parser
 
 
@@ -99,6 +112,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gitend import restore
 
         return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
+    if args.command == "status":
+        from gitend import status
+
+        report = status.collect()
+        print(json.dumps(report, indent=2) if args.json else "\n".join(status.render(report)))
+        return 0
+    if args.command == "push":
+        from gitend import worker
+
+        return worker.run_now(progress=lambda line: print(line, flush=True))
+    if args.command == "memory":
+        from gitend import worker
+
+        return worker.pull(args.directory, progress=lambda line: print(line, flush=True))
+    if args.command == "_worker":
+        from gitend import worker
+
+        return worker.main()
     raise NotImplementedError(args.command)
 
 
@@ -125,8 +156,9 @@ def _hook(*, strict: bool) -> int:
               file=sys.stderr)
         return 1 if strict else 0
     print(f"gitend: {outcome.summary}")
-    for problem in outcome.problems:
-        print(f"gitend: {problem}", file=sys.stderr)
+    if outcome.problems:
+        # One line on stderr (Claude Code shows only the first); the rest is in the log.
+        print(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})", file=sys.stderr)
     return 1 if strict and outcome.problems else 0
 
 

@@ -166,8 +166,19 @@ class Repo:
         return self.git_dir != self.common_dir
 
     @property
+    def main_root(self) -> Path:
+        """The main worktree's root: the project, whichever worktree this is."""
+        return self.common_dir.parent if self.common_dir.name == ".git" else self.root
+
+    @property
     def worktree_id(self) -> str:
         return self.git_dir.name if self.is_linked_worktree else ""
+
+    def identity_env(self) -> dict[str, str]:
+        """{} when user.name and user.email are set; gitend's own identity otherwise."""
+        ok = run(["var", "GIT_COMMITTER_IDENT"], cwd=self.root, check=False).returncode == 0
+        ok = ok and run(["var", "GIT_AUTHOR_IDENT"], cwd=self.root, check=False).returncode == 0
+        return {} if ok else dict(FALLBACK_IDENT)
 
     def batch_ssh_env(self) -> dict[str, str]:
         """For network commands: ssh never asks anything (the user's ssh command kept)."""

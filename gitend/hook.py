@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import select
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, lock, log, message, snapshot, transcript
+from gitend import config, lock, log, message, paths, queue, snapshot, transcript
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -84,6 +87,7 @@ def _read_bounded(stream: BinaryIO) -> bytes:
 class Outcome:
     saved: str | None  # the new snapshot commit
     summary: str
+    ref: str | None = None  # the WIP branch, when it exists
     problems: tuple[str, ...] = ()
 
 
@@ -91,29 +95,79 @@ def take_snapshot(repo: Repo, cfg: config.Config, payload: Payload) -> Outcome:
     with lock.held(repo.git_dir / "gitend.lock", timeout=LOCK_WAIT_S, what=f"the work tree {repo.root}"):
         repo.remove_stale_temp_indexes()
         cap = snapshot.capture(repo, cfg.snapshot)
+        existing = cap.ref if cap.previous else None
         if cap.empty:
-            return Outcome(None, "nothing to save: no uncommitted changes")
+            return Outcome(None, "nothing to save: no uncommitted changes", existing)
         if snapshot.unchanged_since_previous(repo, cap):
-            return Outcome(None, f"nothing new to save since {cap.previous.commit.sha[:10]}")  # type: ignore[union-attr]
+            return Outcome(None, f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)  # type: ignore[union-attr]
         session = transcript.read(payload.transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
         text = message.compose(session, cap, session_id=payload.session_id, reason=payload.reason)
         sha = snapshot.save(repo, cap, text)
         ref = cap.ref.removeprefix("refs/heads/")
-        return Outcome(sha, f"saved {len(cap.files)} file(s) to {ref} as {sha[:10]}")
+        return Outcome(sha, f"saved {len(cap.files)} file(s) to {ref} as {sha[:10]}", cap.ref)
+
+
+def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,
+            wip_ref: str | None) -> list[queue.Job]:
+    """What a session end hands to the background: a few small job files, no network."""
+    push = payload.reason not in cfg.push.skip_reasons
+    jobs = []
+    if cfg.memory.enabled and cfg.memory.repo:
+        jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
+                              cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason))
+    if repo is not None and wip_ref and cfg.snapshot.push_remote and push:
+        jobs.append(queue.add("wip", str(repo.main_root), push, remote=cfg.snapshot.push_remote, refs=[wip_ref],
+                              session_id=payload.session_id))
+    return jobs
+
+
+def spawn_worker() -> None:
+    """Start a worker that outlives Claude Code (new session, no inherited terminal)."""
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.log_file(), "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "gitend", "_worker"], cwd=paths.state_dir(),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
+        )
 
 
 def run(stream: BinaryIO) -> Outcome:
+    """Save the work tree, then queue the memory sync and pushes for the background.
+    Each part goes ahead when another fails; every failure is reported."""
     payload = read_payload(stream)
-    repo = Repo.find(payload.cwd)
     problems = []
     try:
-        cfg = config.load(repo.root)
+        repo: Repo | None = Repo.find(payload.cwd)
+    except GitendError as exc:
+        repo = None  # memory notes can still be synced outside a repository
+        problems.append(str(exc))
+    try:
+        cfg = config.load(repo.root if repo else None)
+        sound = True
     except GitendError as exc:
         # A broken config must not cost the user their work: save locally with the
         # defaults, push nothing, and say why.
         problems.append(f"{exc}; saved with the built-in defaults, nothing pushed")
-        cfg = config.Config()
-    outcome = take_snapshot(repo, cfg, payload) if cfg.snapshot.enabled else Outcome(None, "snapshots are disabled")
-    log.record("hook", f"{payload.event}/{payload.reason} session {payload.session_id} in {repo.root}: "
-                       f"{outcome.summary}", "\n".join(problems))
-    return Outcome(outcome.saved, outcome.summary, tuple(problems))
+        cfg, sound = config.Config(), False
+
+    outcome = Outcome(None, "snapshots are disabled" if repo else "no repository: nothing to snapshot")
+    if repo and cfg.snapshot.enabled:
+        try:
+            outcome = take_snapshot(repo, cfg, payload)
+        except GitendError as exc:
+            problems.append(str(exc))
+            outcome = Outcome(None, f"not saved: {exc}")
+    summary = outcome.summary
+    if sound and payload.event == "SessionEnd":  # per-turn (Stop) snapshots stay local
+        try:
+            root = repo.main_root if repo else Path(payload.cwd)
+            jobs = enqueue(root, payload, cfg, repo, outcome.ref)
+            if jobs and cfg.push.background:
+                spawn_worker()
+            if jobs:
+                summary += f"; {len(jobs)} background job(s) queued"
+        except (GitendError, OSError) as exc:
+            problems.append(f"could not queue the background sync: {exc}")
+    log.record("hook", f"{payload.event}/{payload.reason} session {payload.session_id} in {payload.cwd}: "
+                       f"{summary}", "\n".join(problems))
+    return Outcome(outcome.saved, summary, outcome.ref, tuple(problems))

@@ -1,0 +1,336 @@
+"""Claude Code's auto-memory notes: find this project's folder, and mirror it to and from a
+folder in the dotfile repo by copying bytes (never symlinks, which Claude's atomic writes
+would replace). Only `*.md` notes are ever read; git itself is the caller's business."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from gitend import files, paths
+from gitend.errors import GitendError
+
+MAX_NOTE = 1 << 20
+_DIR_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONFLICT = re.compile(r"\.conflict-[A-Za-z0-9._-]+-\d{8}T\d{6}Z(?:-\d+)?\.md$", re.IGNORECASE)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+_SCP = re.compile(r"(?:[^@/]*@)?(\[[^\]/]*\]|[^:/]+):(.*)", re.DOTALL)
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+# -- where the notes are ------------------------------------------------------
+
+def encode_project_dir(path: str) -> str:
+    """Claude Code's sanitizePath, which works on UTF-16 code units (JavaScript strings)."""
+    raw = path.encode("utf-16-le", "surrogatepass")
+    units = [int.from_bytes(raw[i:i + 2], "little") for i in range(0, len(raw), 2)]
+    name = "".join(chr(u) if chr(u).isascii() and chr(u).isalnum() else "-" for u in units)
+    if len(name) <= 200:
+        return name
+    h = 0
+    for unit in units:
+        h = ((h << 5) - h + unit) & 0xFFFFFFFF
+    h, digits = abs(h - (1 << 32) if h >= 1 << 31 else h), ""
+    while h or not digits:
+        h, r = divmod(h, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+    return f"{name[:200]}-{digits}"
+
+
+def _configured_dir(project_root: Path) -> Path | None:
+    """autoMemoryDirectory from the most specific settings file that sets it usefully."""
+    for settings in (project_root / ".claude" / "settings.local.json", project_root / ".claude" / "settings.json",
+                     paths.claude_dir() / "settings.json"):
+        try:
+            value = json.loads(settings.read_text(encoding="utf-8")).get("autoMemoryDirectory")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str) and (value == "~" or value.startswith("~/")):
+            value = os.path.expanduser(value)
+        if isinstance(value, str) and os.path.isabs(value):
+            return Path(value)
+    return None
+
+
+def _candidates(project_root: Path, cwd: Path | None) -> list[Path]:
+    configured = _configured_dir(project_root)
+    if configured is not None:
+        return [configured]
+    projects = paths.claude_dir() / "projects"
+    name = os.environ.get("CLAUDE_CODE_PROJECT_DIR_NAME", "")
+    if _DIR_NAME.fullmatch(name):
+        return [projects / name / "memory"]
+    found = [projects / encode_project_dir(os.path.realpath(project_root)) / "memory"]
+    if cwd is not None:  # before v2.1.63 memory was keyed on the launch directory
+        found.append(projects / encode_project_dir(os.path.realpath(cwd)) / "memory")
+    return found
+
+
+def memory_dir(project_root: Path, cwd: Path | None = None) -> Path | None:
+    """This project's auto-memory folder, or None if there is none yet."""
+    return next((folder for folder in _candidates(project_root, cwd) if folder.is_dir()), None)
+
+
+def default_memory_dir(project_root: Path) -> Path:
+    """Where Claude Code would create this project's auto-memory folder (it may not exist)."""
+    return _candidates(project_root, None)[0]
+
+
+# -- a key that is the same on every machine ------------------------------------
+
+def _segment(part: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9._-]", "-", part)
+    clean = re.sub(r"^\.+", lambda m: "-" * len(m.group()), clean)  # no "..", ".git" or hidden folders
+    if len(clean) > 100:
+        clean = f"{clean[:80]}-{hashlib.sha256(part.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+    return clean
+
+
+def _join(*parts: str) -> str:
+    return "/".join(_segment(s) for part in parts for s in part.split("/") if s not in ("", "."))
+
+
+def _strip_git(path: str) -> str:
+    path = path.rstrip("/")
+    return path[:-4].rstrip("/") if path.lower().endswith(".git") else path
+
+
+def _url_key(url: str) -> str | None:
+    scheme = _SCHEME.fullmatch(url)
+    scp = None if scheme or _DRIVE.match(url) else _SCP.fullmatch(url)
+    if scheme and scheme.group(1).lower() != "file":
+        authority, _, path = scheme.group(2).partition("/")
+        host = authority.rpartition("@")[2]
+        if host.startswith("["):
+            host, _, port = host[1:].partition("]")
+            port = port.removeprefix(":")
+        else:
+            host, _, port = host.partition(":")
+        if port and not port.isdigit():  # "ssh://git@host:owner/repo", a common slip
+            path = f"{port}/{path}"
+    elif scp:
+        host, path = scp.group(1).strip("[]"), scp.group(2)
+    else:
+        local = _join(_strip_git((scheme.group(2) if scheme else url).replace("\\", "/")))
+        return f"local/{local}" if local else None
+    # Hosting services treat owner/repo case-insensitively: one key whatever case a clone used.
+    return _join(host.lower(), _strip_git(path).lower()) if _segment(host) else None
+
+
+def project_key(origin_url: str | None, project_root: Path) -> str:
+    """A relative folder path for this project that every machine agrees on."""
+    key = _url_key(origin_url.strip()) if origin_url and origin_url.strip() else None
+    if key:
+        return key
+    root, home = os.path.realpath(project_root), os.path.realpath(Path.home())
+    if root == home or root.startswith(home.rstrip(os.sep) + os.sep):
+        return _join("home", os.path.relpath(root, home).replace(os.sep, "/"))
+    return _join("path", root.replace(os.sep, "/"))
+
+
+# -- notes ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Note:
+    relpath: str
+    digest: str
+    size: int
+
+
+def _read(path: Path) -> bytes | None:
+    """A regular file's bytes, never through a symlink; None if it is not a note-sized file."""
+    try:
+        # O_NONBLOCK: opening a FIFO named like a note must not hang the hook.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_NOTE + 1) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    except OSError:
+        return None
+    return data if data is not None and len(data) <= MAX_NOTE else None
+
+
+def _check_folder(folder: Path) -> None:
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise GitendError(f"{folder} should be a folder of memory notes but is not a folder")
+
+
+def list_notes(folder: Path, only: str | None = None) -> dict[str, Note]:
+    """The notes under `folder` by relative path (with `only`: that one file, if it is a note)."""
+    _check_folder(folder)
+    notes: dict[str, Note] = {}
+    walk = [(str(folder), [], [only])] if only else os.walk(folder)
+    for dirpath, dirnames, filenames in walk:
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            if name.startswith(".") or not name.lower().endswith(".md"):
+                continue
+            path = Path(dirpath, name)
+            rel = path.relative_to(folder).as_posix()
+            # Not printable: control characters or undecodable bytes, which would trip up the manifest and git.
+            data = None if os.path.islink(path) or not rel.isprintable() else _read(path)
+            if data is not None:
+                notes[rel] = Note(rel, hashlib.sha256(data).hexdigest(), len(data))
+    return notes
+
+
+# -- mirroring into the repo folder -----------------------------------------------
+
+@dataclass(frozen=True)
+class MirrorPlan:
+    write: tuple[str, ...]
+    delete: tuple[str, ...]
+    conflicts: tuple[tuple[str, str], ...]
+    kept: tuple[str, ...]
+    behind: tuple[str, ...] = ()  # unchanged here, changed in the repo: the repo's version stays (pull brings it)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to apply (kept and behind notes are reports, not actions)."""
+        return not (self.write or self.delete or self.conflicts)
+
+
+def host() -> str:
+    """This machine's name, as it appears in file and branch names."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"
+
+
+def conflict_copy(rel: str, taken: set[str], *, host_name: str | None = None, now: float | None = None) -> str:
+    """`<stem>.conflict-<host>-<UTC time>.md` beside the note, not in `taken` (which it joins)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    stem = rel[:-3] if rel.lower().endswith(".md") else rel
+    copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}.md", 2
+    while copy in taken:
+        copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}-{n}.md", n + 1
+    taken.add(copy)
+    return copy
+
+
+def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[str, str], *,
+                host: str | None = None, now: float | None = None) -> MirrorPlan:
+    taken = set(local) | set(repo)
+    write, delete, conflicts, kept, behind = [], [], [], [], []
+    for rel in sorted(set(local) | set(repo) | set(manifest)):
+        here, there, last = local.get(rel), repo.get(rel), manifest.get(rel)
+        if here is None:
+            if there is not None and last is not None:  # deleted here; repo notes we never had stay
+                (delete if there.digest == last else kept).append(rel)
+        elif there is not None and here.digest == there.digest:
+            continue
+        elif there is None or there.digest == last:
+            write.append(rel)
+        elif here.digest == last:
+            behind.append(rel)
+        else:  # both changed, or no record of our last sync: keep both versions
+            conflicts.append((rel, conflict_copy(rel, taken, host_name=host, now=now)))
+    return MirrorPlan(tuple(write), tuple(delete), tuple(conflicts), tuple(kept), tuple(behind))
+
+
+def _target(root: Path, rel: str) -> Path:
+    """root/rel, refusing anything that could lead outside root."""
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or any(p in (".", "..") for p in parts):
+        raise GitendError(f"refusing the unsafe memory note path {rel!r}")
+    path = root
+    for part in parts[:-1]:
+        path = path / part
+        if path.is_symlink():
+            raise GitendError(f"refusing to write memory notes through the symlink {path}")
+    return path / parts[-1]
+
+
+def _copy(source: Path, target: Path) -> bool:
+    data = _read(source)
+    if data is None:  # gone or no longer a note since it was listed
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(target, data)
+    return True
+
+
+def apply_mirror(plan: MirrorPlan, local_folder: Path, repo_folder: Path) -> None:
+    _check_folder(repo_folder)
+    try:
+        for rel, copy in plan.conflicts:
+            if os.path.lexists(_target(repo_folder, rel)):
+                os.replace(_target(repo_folder, rel), _target(repo_folder, copy))
+        for rel in plan.write + tuple(rel for rel, _ in plan.conflicts):
+            _copy(_target(local_folder, rel), _target(repo_folder, rel))
+        for rel in plan.delete:
+            target = _target(repo_folder, rel)
+            target.unlink(missing_ok=True)
+            for parent in target.parents:
+                if parent == repo_folder or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    except OSError as exc:
+        raise GitendError(f"cannot update the memory notes in {repo_folder} ({exc.strerror or exc})") from None
+
+
+# -- what this machine last mirrored ----------------------------------------------
+
+def _manifest_path(key: str) -> Path:
+    name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return paths.state_dir() / "memory" / f"{name}.json"
+
+
+def load_manifest(key: str) -> dict[str, str]:
+    try:
+        notes = json.loads(_manifest_path(key).read_text(encoding="utf-8"))["notes"]
+        if all(isinstance(k, str) and isinstance(v, str) for k, v in notes.items()):
+            return dict(notes)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {}  # unknown history: nothing gets deleted, conflicts are judged by content alone
+
+
+def save_manifest_digests(key: str, digests: dict[str, str]) -> None:
+    path = _manifest_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(path, json.dumps({"key": key, "notes": digests}, indent=1, sort_keys=True).encode())
+    except OSError as exc:
+        raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
+
+
+def save_manifest(key: str, notes: dict[str, Note]) -> None:
+    save_manifest_digests(key, {rel: note.digest for rel, note in notes.items()})
+
+
+# -- a new machine: from the repo folder into Claude's memory folder -------------------
+
+@dataclass(frozen=True)
+class PullResult:
+    copied: tuple[str, ...]
+    kept_local: tuple[str, ...]
+
+
+def pull(repo_folder: Path, local_folder: Path, manifest: dict[str, str], repo_times: dict[str, float]) -> PullResult:
+    local = list_notes(local_folder)
+    copied, kept = [], []
+    try:
+        for rel, note in sorted(list_notes(repo_folder).items()):
+            here = local.get(rel)
+            if _CONFLICT.search(rel) or (here is not None and here.digest == note.digest):
+                continue
+            try:
+                target = _target(local_folder, rel)
+            except GitendError:
+                kept.append(rel)
+                continue
+            if here is None:
+                stale = not os.path.lexists(target)  # a symlink or a huge file is not ours to replace
+            else:
+                stale = here.digest == manifest.get(rel) or target.lstat().st_mtime < repo_times.get(rel, float("-inf"))
+            if not stale:
+                kept.append(rel)
+            elif _copy(repo_folder / rel, target):
+                copied.append(rel)
+    except OSError as exc:
+        raise GitendError(f"cannot copy memory notes into {local_folder} ({exc.strerror or exc})") from None
+    return PullResult(tuple(copied), tuple(kept))

@@ -1,0 +1,238 @@
+"""The background worker: drains the job queue, off the session's clock.
+
+The hook only writes job files and starts this as a fully detached process (its own
+session, no terminal, output to the log). One worker runs at a time; a job that arrives
+while it finishes is picked up, because the worker looks at the queue again after letting
+go of its lock.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gitend import config, dotfiles, lock, log, memory, paths, queue, review, status
+from gitend.errors import GitendError
+from gitend.git import Repo
+
+Progress = Callable[[str], None]
+
+
+def main() -> int:
+    """`gitend _worker`: drain until nothing is due, unless another worker is at it."""
+    while True:
+        try:
+            with lock.held(_lock_path(), timeout=0, what="the background worker"):
+                run_jobs(force=False, progress=lambda line: log.record("worker", line))
+        except lock.Busy:
+            return 0
+        if not any(job.due(time.time()) for job in queue.load()):
+            return 0
+
+
+def _lock_path() -> Path:
+    return paths.state_dir() / "worker.lock"
+
+
+def run_now(progress: Progress) -> int:
+    """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
+    with lock.held(_lock_path(), timeout=120, what="the background worker"):
+        left = run_jobs(force=True, progress=progress)
+    return 1 if left else 0
+
+
+def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+    cfg = config.load(None)
+    now = time.time()
+    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    groups: dict[tuple[str, str], list[queue.Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.kind, job.target), []).append(job)
+    left = []
+    for (kind, target), group in groups.items():
+        what = "memory notes" if kind == "memory" else "WIP branches"
+        progress(f"{what} -> {target} ...")
+        try:
+            summary = _memory(target, group, cfg) if kind == "memory" else _wip(target, group, cfg)
+        except GitendError as exc:
+            for job in group:
+                job.failed(str(exc), time.time())
+                queue.save(job)
+            left += group
+            status.record(kind, target, False, str(exc))
+            progress(f"{what} -> {target}: failed: {exc}")
+            continue
+        held = [j for j in group if j.held]
+        for job in group:
+            if not job.held:
+                queue.remove(job)
+        left += held
+        status.record(kind, target, not held, summary)
+        progress(f"{what} -> {target}: {summary}")
+    return left
+
+
+# -- memory notes -------------------------------------------------------------
+
+
+def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    repo, branch = dotfiles.open_repo(target)
+    folder = cfg.memory.path.strip("/")
+    lines = []
+    with lock.held(repo.git_dir / "gitend.lock", timeout=30, what=f"the dotfile repo {repo.root}"):
+        by_project: dict[str, list[queue.Job]] = {}
+        for job in jobs:
+            by_project.setdefault(job.data["project_root"], []).append(job)
+        for project_root, project_jobs in by_project.items():
+            lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+        lines += _mirror_extras(repo, folder, cfg)
+        if any(j.push and not j.held for j in jobs):
+            outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
+                                    lambda revs: review.check_outgoing(repo, revs, cfg.review))
+            lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
+            lines += outcome.notes
+        else:
+            lines.append("not pushed (session ended with a skip reason; the next session end pushes it)")
+    return "; ".join(line for line in lines if line)
+
+
+def project_folder(folder: str, key: str) -> str:
+    """One flat folder per project (`github.com+owner+repo`): keys never contain "+", so no
+    project's folder can sit inside another's."""
+    return f"{folder}/{key.replace('/', '+')}"
+
+
+def _project_key(project_root: Path) -> str:
+    origin = None
+    if (project_root / ".git").exists():
+        try:
+            origin = Repo.find(project_root).text("config", "--get", "remote.origin.url", check=False) or None
+        except GitendError:
+            origin = None
+    return memory.project_key(origin, project_root)
+
+
+def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
+                    cfg: config.Config) -> str:
+    source = memory.memory_dir(project_root, Path(jobs[-1].data.get("cwd") or project_root))
+    if source is None:
+        return ""
+    key = _project_key(project_root)
+    sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
+    try:
+        return _mirror(repo, project_folder(folder, key), source, key, f"memory: {key} from {memory.host()} "
+                       f"(session {sessions})", cfg, redact=any(j.data.get("redact") for j in jobs))
+    except review.Held as held:
+        for job in jobs:
+            job.held = str(held)
+            job.data["findings"] = [f.to_dict() for f in held.findings]
+            queue.save(job)
+        return f"{key}: held ({held})"
+
+
+def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
+    """memory.extra: user-wide files or folders, e.g. ~/.claude/CLAUDE.md, under <path>/_user/."""
+    lines = []
+    for extra in cfg.memory.extra:
+        source = Path(extra).expanduser()
+        if not source.exists():
+            continue
+        name = source.name
+        only = None if source.is_dir() else name
+        target = f"{folder}/_user/{name}" if only is None else f"{folder}/_user"
+        try:
+            line = _mirror(repo, target, source if only is None else source.parent, f"_user/{name}",
+                           f"memory: {name} from {memory.host()}", cfg, only=only)
+        except review.Held as held:
+            line = f"{extra}: held ({held}); it is skipped until the secret is gone or approved"
+        lines.append(line)
+    return lines
+
+
+def _mirror(repo: Repo, rel_folder: str, source: Path, key: str, message: str, cfg: config.Config,
+            *, redact: bool = False, only: str | None = None) -> str:
+    """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
+    target = repo.root / rel_folder
+
+    local = memory.list_notes(source, only)
+    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key))
+    if plan.empty:
+        return ""
+    written = list(plan.write) + [path for path, _ in plan.conflicts]
+    texts = {path: (source / path).read_text(encoding="utf-8", errors="replace") for path in written}
+    findings = review.unapproved(review.scan_notes(texts), cfg.review)
+    if findings and not (redact or cfg.review.on_finding == "redact"):
+        raise review.Held(findings, f"the notes of {key}")
+    memory.apply_mirror(plan, source, target)
+    for path in sorted({f.path for f in findings}):
+        (target / path).write_text(review.redact(texts[path], [f for f in findings if f.path == path]),
+                                   encoding="utf-8")
+    commit = dotfiles.commit_folder(repo, rel_folder, message)
+    memory.save_manifest(key, local)
+    changes = len(plan.write) + len(plan.delete)
+    redacted = f", {len(findings)} secret(s) redacted" if findings else ""
+    return f"{key}: {changes} note change(s) committed{redacted}" if commit else ""
+
+
+# -- WIP branches -------------------------------------------------------------
+
+
+def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """One push per repository for all its WIP branches, under this machine's name on the
+    remote (refs/heads/<prefix><host>/<branch>), so machines never overwrite each other."""
+    repo = Repo.find(target)
+    remote = jobs[-1].data["remote"]
+    prefix = cfg.snapshot.branch_prefix
+    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(repo.refs(f"refs/heads/{prefix}")))
+    if not refs:
+        return "no WIP branches to push"
+    host = memory.host()
+    specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
+    repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
+
+
+def pull(directory: str, progress: Progress) -> int:
+    """`gitend memory pull`: this project's notes from the dotfile repo into Claude Code's
+    memory folder, for a new machine. Newer local notes are kept."""
+    cfg = config.load(None)
+    if not cfg.memory.repo:
+        raise GitendError("memory.repo is not set in the config; nothing to pull from")
+    try:
+        root = Repo.find(directory).main_root
+    except GitendError:
+        root = Path(directory).resolve()
+    key = _project_key(root)
+    with lock.held(_lock_path(), timeout=120, what="the background worker"):
+        repo, branch = dotfiles.open_repo(cfg.memory.repo)
+        for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
+            progress(note)
+        rel_folder = project_folder(cfg.memory.path.strip("/"), key)
+        source = repo.root / rel_folder
+        if not source.is_dir():
+            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
+        target = memory.memory_dir(root, Path(directory).resolve()) or memory.default_memory_dir(root)
+        result = memory.pull(source, target, memory.load_manifest(key), _commit_times(repo, rel_folder))
+        # What was pulled counts as synced: it must not look like an edit made here.
+        synced = {**memory.load_manifest(key), **{p: n.digest for p, n in memory.list_notes(target).items()
+                                                  if p in result.copied}}
+        memory.save_manifest_digests(key, synced)
+    for path in result.copied:
+        progress(f"copied {path}")
+    for path in result.kept_local:
+        progress(f"kept the local {path} (newer or changed here)")
+    progress(f"{len(result.copied)} note(s) copied into {target}")
+    return 0
+
+
+def _commit_times(repo: Repo, rel_folder: str) -> dict[str, float]:
+    """The time of the last commit that touched each file under rel_folder."""
+    times: dict[str, float] = {}
+    stamp = 0.0
+    for line in repo.text("log", "--format=%x00%ct", "--name-only", "--", rel_folder).splitlines():
+        if line.startswith("\0"):
+            stamp = float(line[1:])
+        elif line:
+            times.setdefault(line.removeprefix(rel_folder + "/"), stamp)
+    return times

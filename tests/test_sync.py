@@ -1,0 +1,253 @@
+"""Memory sync and pushes: the hook only queues; a detached worker commits, syncs and pushes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from testing.machine import Machine, bare_remote, project, remote_file, slow_pre_receive
+from testing.repo import git, write
+
+FOLDER = "claude/memory/github.com+someone+project"
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    return bare_remote(tmp_path / "dots.git")
+
+
+@pytest.fixture
+def laptop(hermetic: Path, remote: Path) -> Machine:
+    machine = Machine(hermetic)
+    machine.configure(remote)
+    return machine
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    return project(tmp_path / "project")
+
+
+def remote_log(remote: Path) -> list[str]:
+    return git(remote, "log", "--format=%s", "main").splitlines()
+
+
+def test_hook_returns_at_once_and_the_note_arrives_later(laptop: Machine, remote: Path, proj: Path) -> None:
+    slow_pre_receive(remote, 5)
+    laptop.note(proj, "MEMORY.md", "- [Testing](testing.md) - how to run the tests\n")
+    laptop.note(proj, "testing.md", "---\nname: testing\n---\nRun pytest -n 2.\n")
+    proc = laptop.end_session(proj)
+    assert proc.elapsed < 1.0, proc.elapsed  # type: ignore[attr-defined]
+    assert remote_file(remote, f"{FOLDER}/testing.md") is None  # not yet: the push takes 5 s
+    laptop.wait_for_worker(timeout=60)
+    assert remote_file(remote, f"{FOLDER}/testing.md") == "---\nname: testing\n---\nRun pytest -n 2.\n"
+    assert (laptop.dots / FOLDER / "MEMORY.md").exists()
+    last = laptop.status()["last"][0]
+    assert last["ok"] and "pushed to origin" in last["summary"]
+
+
+def test_clear_pushes_nothing_and_the_next_session_end_pushes_it(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.note(proj, "a.md", "first note\n")
+    laptop.end_session(proj, reason="clear")
+    laptop.wait_for_worker()
+    assert remote_file(remote, f"{FOLDER}/a.md") is None
+    assert (laptop.dots / FOLDER / "a.md").read_text() == "first note\n"  # committed locally
+    assert "memory: github.com/someone/project" in git(laptop.dots, "log", "-1", "--format=%s")
+    laptop.end_session(proj, reason="logout")
+    laptop.wait_for_worker()
+    assert remote_file(remote, f"{FOLDER}/a.md") == "first note\n"
+
+
+def test_unreachable_remote_stays_queued_and_push_delivers_later(laptop: Machine, remote: Path, proj: Path) -> None:
+    moved = remote.with_name("moved.git")
+    os.rename(remote, moved)
+    laptop.note(proj, "a.md", "note\n")
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    report = laptop.status()
+    assert len(report["failed"]) == 1
+    failed = report["failed"][0]
+    assert failed["attempts"] == 1
+    assert failed["last_error"].startswith("git fetch failed: ") and "moved.git" not in failed["last_error"]
+    assert failed["retry_in_s"] > 0
+    assert "failed" in "\n".join(laptop.gitend("status").stdout.splitlines())
+
+    os.rename(moved, remote)
+    proc = laptop.gitend("push")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pushed to origin" in proc.stdout
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+    assert laptop.status()["failed"] == []
+
+
+def test_worker_killed_mid_push_completes_next_time_without_duplicates(
+    laptop: Machine, remote: Path, proj: Path
+) -> None:
+    slow_pre_receive(remote, 3)
+    laptop.note(proj, "a.md", "note\n")
+    laptop.end_session(proj)
+    # Wait until the worker is inside its push (the remote's hook is sleeping), then kill it.
+    deadline = time.monotonic() + 30
+    pid = None
+    while time.monotonic() < deadline and pid is None:
+        for proc_dir in Path("/proc").iterdir():
+            try:
+                cmd = (proc_dir / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"_worker" in cmd and laptop.env["HOME"].encode() in (proc_dir / "environ").read_bytes():
+                if any(b"push" in (p / "cmdline").read_bytes() for p in Path("/proc").iterdir()
+                       if p.name.isdigit() and _parent(p) == int(proc_dir.name)):
+                    pid = int(proc_dir.name)
+                    break
+        time.sleep(0.05)
+    assert pid, "the worker never reached its push"
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(4)  # the orphaned git push may still finish; either way nothing may be lost
+    assert len(laptop.status()["pending"]) == 1  # the job survived its worker
+    proc = laptop.gitend("push")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+    memory_commits = [s for s in remote_log(remote) if s.startswith("memory:")]
+    assert len(memory_commits) == 1
+    assert laptop.status()["pending"] == [] and laptop.status()["failed"] == []
+
+
+def _parent(proc_dir: Path) -> int:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def test_nothing_outside_gitends_folder_is_touched(laptop: Machine, remote: Path, proj: Path) -> None:
+    write(laptop.dots / "README.md", "my dotfiles, edited but not committed\n")
+    write(laptop.dots / "vimrc", "set number\n")
+    git(laptop.dots, "add", "vimrc")
+    laptop.note(proj, "a.md", "note\n")
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+    assert remote_file(remote, "vimrc") is None
+    assert (laptop.dots / "README.md").read_text() == "my dotfiles, edited but not committed\n"
+    assert git(laptop.dots, "status", "--porcelain").splitlines() == [" M README.md", "A  vimrc"]
+
+
+def test_user_notes_are_never_modified_and_only_notes_are_copied(laptop: Machine, remote: Path, proj: Path) -> None:
+    note = laptop.note(proj, "a.md", "note\n")
+    write(laptop.memory_folder(proj) / "session.jsonl", '{"secret": "transcript"}\n')
+    write(laptop.memory_folder(proj) / "settings.json", "{}\n")
+    before = note.stat().st_mtime_ns, note.read_bytes()
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    assert (note.stat().st_mtime_ns, note.read_bytes()) == before
+    assert sorted(p.name for p in (laptop.dots / FOLDER).iterdir()) == ["a.md"]
+
+
+def test_two_machines_never_lose_a_note_and_keep_both_versions_of_a_conflict(
+    tmp_path: Path, remote: Path
+) -> None:
+    laptop, desktop = Machine(tmp_path / "laptop-home"), Machine(tmp_path / "desktop-home")
+    for machine in (laptop, desktop):
+        machine.home.mkdir()
+        (machine.home / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
+        machine.configure(remote)
+    # The same project (same origin) checked out at different paths.
+    on_laptop = project(tmp_path / "laptop-home" / "code" / "project")
+    on_desktop = project(tmp_path / "desktop-home" / "src" / "proj")
+    laptop.note(on_laptop, "laptop.md", "from the laptop\n")
+    laptop.note(on_laptop, "shared.md", "v1\n")
+    desktop.note(on_desktop, "desktop.md", "from the desktop\n")
+    laptop.end_session(on_laptop)
+    laptop.wait_for_worker()
+    desktop.end_session(on_desktop)
+    desktop.wait_for_worker()
+    assert remote_file(remote, f"{FOLDER}/laptop.md") == "from the laptop\n"
+    assert remote_file(remote, f"{FOLDER}/desktop.md") == "from the desktop\n"
+    assert remote_file(remote, f"{FOLDER}/shared.md") == "v1\n"
+
+    # Both edit shared.md; the desktop brings in the laptop's notes first.
+    proc = desktop.gitend("memory", "pull", "-C", str(on_desktop))
+    assert proc.returncode == 0, proc.stderr
+    assert (desktop.memory_folder(on_desktop) / "shared.md").read_text() == "v1\n"
+    laptop.note(on_laptop, "shared.md", "v2 from the laptop\n")
+    desktop.note(on_desktop, "shared.md", "v2 from the desktop\n")
+    laptop.end_session(on_laptop)
+    laptop.wait_for_worker()
+    desktop.end_session(on_desktop)
+    desktop.wait_for_worker()
+
+    files = git(remote, "ls-tree", "-r", "--name-only", "main", FOLDER).split()
+    versions = {remote_file(remote, path) for path in files if "shared" in path}
+    assert versions == {"v2 from the laptop\n", "v2 from the desktop\n"}
+    assert {f"{FOLDER}/laptop.md", f"{FOLDER}/desktop.md"} <= set(files)
+    report = desktop.status()
+    assert report["failed"] == [] and report["pending"] == []
+    assert "both kept" in report["last"][0]["summary"]
+
+
+def test_memory_pull_keeps_newer_local_notes(laptop: Machine, remote: Path, proj: Path, tmp_path: Path) -> None:
+    laptop.note(proj, "a.md", "synced\n")
+    laptop.note(proj, "b.md", "synced b\n")
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    fresh = Machine(tmp_path / "new-machine")
+    fresh.home.mkdir()
+    (fresh.home / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
+    fresh.configure(remote)
+    there = project(tmp_path / "new-machine" / "project")
+    fresh.note(there, "b.md", "written here after the sync\n")
+    proc = fresh.gitend("memory", "pull", "-C", str(there))
+    assert proc.returncode == 0, proc.stderr
+    assert (fresh.memory_folder(there) / "a.md").read_text() == "synced\n"
+    assert (fresh.memory_folder(there) / "b.md").read_text() == "written here after the sync\n"
+    assert "kept" in proc.stdout and "b.md" in proc.stdout
+
+
+def test_dotfile_repo_mid_rebase_fails_clearly_and_waits(laptop: Machine, proj: Path) -> None:
+    git_dir = laptop.dots / ".git"
+    (git_dir / "rebase-merge").mkdir()
+    laptop.note(proj, "a.md", "note\n")
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    failed = laptop.status()["failed"]
+    assert len(failed) == 1 and "in the middle of a rebase" in failed[0]["last_error"]
+    (git_dir / "rebase-merge").rmdir()
+    assert laptop.gitend("push").returncode == 0
+
+
+def test_foreign_local_commits_are_not_pushed(laptop: Machine, remote: Path, proj: Path) -> None:
+    write(laptop.dots / "vimrc", "set number\n")
+    git(laptop.dots, "add", "vimrc")
+    git(laptop.dots, "commit", "-q", "-m", "my own change")
+    laptop.note(proj, "a.md", "note\n")
+    laptop.end_session(proj)
+    laptop.wait_for_worker()
+    assert remote_file(remote, "vimrc") is None
+    assert "not gitend's" in laptop.status()["failed"][0]["last_error"]
+
+
+def test_wip_branches_are_pushed_once_per_repository(tmp_path: Path, hermetic: Path) -> None:
+    origin = bare_remote(tmp_path / "project.git", {"app.py": "x\n"})
+    repo = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(repo))
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "topic", str(linked))
+    write(hermetic / ".config" / "gitend" / "config.yaml",
+          json.dumps({"snapshot": {"push_remote": "origin"}, "push": {"background": False}}))
+    machine = Machine(hermetic)
+    write(repo / "app.py", "main work\n")
+    write(linked / "app.py", "topic work\n")
+    machine.end_session(repo)
+    machine.end_session(linked)
+    assert len(machine.status()["pending"]) == 2  # background off: they wait for `gitend push`
+    proc = machine.gitend("push")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("pushed 2 WIP branch(es)") == 1
+    host = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/wip/").split()
+    assert len(host) == 2 and all(ref.endswith(("/main", "/topic")) for ref in host)
+    assert remote_file(origin, "app.py", host[0].removeprefix("refs/heads/")) in {"main work\n", "topic work\n"}
