@@ -69,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "Claude Code's memory folder (never over newer local notes)")
     repo_option(pull)
 
+    review = command("review", "show memory changes waiting to be pushed and any findings; approve, redact or hold")
+    review.add_argument("--pre-push", nargs=2, metavar=("REMOTE", "URL"),
+                        help="run as the dotfile repo's git pre-push hook: read git's lines on stdin, "
+                             "exit 1 to block a push with an unapproved finding")
+
+    scan = command("scan", "scan files for secrets; exit 1 when anything is found")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are walked, .git skipped)")
+    scan.add_argument("--json", action="store_true", help="machine-readable output")
+
+    install = command("install", "add the SessionEnd hook to Claude Code's settings (merging, never clobbering), "
+                                 "a starter config, and the dotfile repo's pre-push hook")
+    install.add_argument("--settings", metavar="FILE", help="the settings file (default: "
+                         "$CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json)")
+    install.add_argument("--dotfiles", metavar="DIR", help="your dotfile repo's clone: sets memory.repo and "
+                         "installs its pre-push hook")
+    install.add_argument("--remote", metavar="URL", help="clone the dotfile repo from here when DIR does not exist")
+    uninstall = command("uninstall", "remove exactly what `gitend install` added")
+    uninstall.add_argument("--settings", metavar="FILE", help="the settings file install wrote to")
+
     commands.add_parser("_worker")  # started by the hook, detached; not for people
     return parser
 
@@ -126,6 +145,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gitend import worker
 
         return worker.pull(args.directory, progress=lambda line: print(line, flush=True))
+    if args.command == "review":
+        from gitend import review
+
+        if args.pre_push:
+            return review.pre_push(args.pre_push[0], args.pre_push[1], sys.stdin.buffer)
+        return review.interactive()
+    if args.command == "scan":
+        return _scan(args.paths, as_json=args.json)
+    if args.command in ("install", "uninstall"):
+        from gitend import install
+
+        if args.command == "uninstall":
+            lines = install.uninstall(settings=args.settings)
+        else:
+            lines = install.install(settings=args.settings, dotfiles=args.dotfiles, remote=args.remote)
+        print("\n".join(lines))
+        return 0
     if args.command == "_worker":
         from gitend import worker
 
@@ -209,6 +245,28 @@ def _as_json(repo: Repo, snap: Snapshot) -> dict[str, object]:
         "base": snap.base,
         "files": snapshot.changed_files(repo, snap),
     }
+
+
+def _scan(targets: list[str], *, as_json: bool) -> int:
+    import os
+
+    from gitend import secrets
+
+    for target in targets:
+        if not os.path.exists(target):
+            raise GitendError(f"{target} does not exist")
+    try:
+        findings = secrets.scan_paths(targets)
+    except OSError as exc:
+        raise GitendError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    if as_json:
+        print(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f"{f.path}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {f.excerpt.strip()}")
+        print(f"{len(findings)} possible secret(s) found" if findings else "no secrets found",
+              file=sys.stderr if findings else sys.stdout)
+    return 1 if findings else 0
 
 
 def _show(directory: str, spec: str) -> int:

@@ -70,7 +70,7 @@ def sync(repo: Repo, branch: str, remote: str, folder: str, timeout: float,
     upstream = f"refs/remotes/{remote}/{branch}"
     for _attempt in range(3):
         has_upstream = _fetch(repo, remote, branch, upstream, timeout, env)
-        not_pushed = [f"^{upstream}"] if has_upstream else ["--not", f"--remotes={remote}"]
+        not_pushed = outgoing(repo, branch, remote)[1:]
         ahead = repo.text("rev-list", "HEAD", *not_pushed).split()
         behind = repo.text("rev-list", upstream, "^HEAD").split() if has_upstream else []
         foreign = [c for c in ahead if not _is_ours(repo, c, folder)]
@@ -92,6 +92,12 @@ def sync(repo: Repo, branch: str, remote: str, folder: str, timeout: float,
             repo.git("update-ref", upstream, tip)
             return outcome
     raise GitendError(f"{remote} kept moving while pushing the dotfile repo; gitend will retry")
+
+
+def outgoing(repo: Repo, branch: str, remote: str) -> list[str]:
+    """rev-list arguments for the local commits the remote does not have yet."""
+    upstream = f"refs/remotes/{remote}/{branch}"
+    return ["HEAD", f"^{upstream}"] if repo.refs(upstream) else ["HEAD", "--not", f"--remotes={remote}"]
 
 
 def update(repo: Repo, branch: str, remote: str, timeout: float) -> Outcome:

@@ -7,13 +7,16 @@ go of its lock.
 """
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitend import config, dotfiles, lock, log, memory, paths, queue, review, status
 from gitend.errors import GitendError
 from gitend.git import Repo
+from gitend.secrets import Finding
 
 Progress = Callable[[str], None]
 
@@ -87,14 +90,30 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for project_root, project_jobs in by_project.items():
             lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
         lines += _mirror_extras(repo, folder, cfg)
-        if any(j.push and not j.held for j in jobs):
+        pushing = [j for j in jobs if j.push and not j.held]
+        if not pushing:
+            lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
+                         if not any(j.held for j in jobs) else "")
+            return "; ".join(line for line in lines if line)
+        try:
             outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
                                     lambda revs: review.check_outgoing(repo, revs, cfg.review))
+        except (review.Held, dotfiles.PushRefused) as exc:
+            _hold(pushing, exc, "push")
+            lines.append(f"push held ({exc})")
+        else:
             lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
             lines += outcome.notes
-        else:
-            lines.append("not pushed (session ended with a skip reason; the next session end pushes it)")
     return "; ".join(line for line in lines if line)
+
+
+def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
+    """Park jobs for `gitend review`; they are never retried on their own."""
+    for job in jobs:
+        job.held = str(reason)
+        job.data["held_at"] = stage
+        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
+        queue.save(job)
 
 
 def project_folder(folder: str, key: str) -> str:
@@ -103,7 +122,7 @@ def project_folder(folder: str, key: str) -> str:
     return f"{folder}/{key.replace('/', '+')}"
 
 
-def _project_key(project_root: Path) -> str:
+def project_key(project_root: Path) -> str:
     origin = None
     if (project_root / ".git").exists():
         try:
@@ -113,22 +132,61 @@ def _project_key(project_root: Path) -> str:
     return memory.project_key(origin, project_root)
 
 
+@dataclass
+class Pending:
+    """What mirroring one set of notes would change in the dotfile repo, and what it found."""
+
+    key: str
+    rel_folder: str
+    source: Path
+    only: str | None
+    local: dict[str, memory.Note]
+    plan: memory.MirrorPlan
+    texts: dict[str, str]  # the new content of every note that would be written
+    findings: list[Finding]  # unapproved ones
+
+    def diff(self, repo: Repo) -> str:
+        """A unified diff of the notes in the dotfile repo against what would be written."""
+        chunks = []
+        for path, text in sorted(self.texts.items()):
+            old_path = repo.root / self.rel_folder / path
+            old = old_path.read_text(encoding="utf-8", errors="replace") if old_path.is_file() else ""
+            chunks += difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                           f"a/{self.rel_folder}/{path}", f"b/{self.rel_folder}/{path}")
+        return "".join(chunks) + "".join(f"deleted: {self.rel_folder}/{p}\n" for p in self.plan.delete)
+
+
+def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Config,
+            only: str | None = None) -> Pending:
+    target = repo.root / rel_folder
+    local = memory.list_notes(source, only)
+    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key))
+    written = list(plan.write) + [path for path, _ in plan.conflicts]
+    texts = {path: (source / path).read_text(encoding="utf-8", errors="replace") for path in written}
+    findings = review.unapproved(review.scan_notes(texts), cfg.review)
+    return Pending(key, rel_folder, source, only, local, plan, texts, findings)
+
+
+def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config) -> Pending | None:
+    source = memory.memory_dir(project_root, cwd)
+    if source is None:
+        return None
+    key = project_key(project_root)
+    return pending(repo, project_folder(cfg.memory.path.strip("/"), key), source, key, cfg)
+
+
 def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
                     cfg: config.Config) -> str:
-    source = memory.memory_dir(project_root, Path(jobs[-1].data.get("cwd") or project_root))
-    if source is None:
+    work = project_pending(repo, project_root, Path(jobs[-1].data.get("cwd") or project_root), cfg)
+    if work is None:
         return ""
-    key = _project_key(project_root)
     sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
     try:
-        return _mirror(repo, project_folder(folder, key), source, key, f"memory: {key} from {memory.host()} "
-                       f"(session {sessions})", cfg, redact=any(j.data.get("redact") for j in jobs))
+        return _mirror(repo, work, f"memory: {work.key} from {memory.host()} (session {sessions})", cfg,
+                       redact=any(j.data.get("redact") for j in jobs))
     except review.Held as held:
-        for job in jobs:
-            job.held = str(held)
-            job.data["findings"] = [f.to_dict() for f in held.findings]
-            queue.save(job)
-        return f"{key}: held ({held})"
+        _hold(jobs, held, "notes")
+        return f"{work.key}: held ({held})"
 
 
 def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
@@ -138,41 +196,33 @@ def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
         source = Path(extra).expanduser()
         if not source.exists():
             continue
-        name = source.name
-        only = None if source.is_dir() else name
-        target = f"{folder}/_user/{name}" if only is None else f"{folder}/_user"
+        only = None if source.is_dir() else source.name
+        rel_folder = f"{folder}/_user/{source.name}" if only is None else f"{folder}/_user"
+        work = pending(repo, rel_folder, source if only is None else source.parent, f"_user/{source.name}",
+                       cfg, only)
         try:
-            line = _mirror(repo, target, source if only is None else source.parent, f"_user/{name}",
-                           f"memory: {name} from {memory.host()}", cfg, only=only)
+            lines.append(_mirror(repo, work, f"memory: {source.name} from {memory.host()}", cfg))
         except review.Held as held:
-            line = f"{extra}: held ({held}); it is skipped until the secret is gone or approved"
-        lines.append(line)
+            lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or approved")
     return lines
 
 
-def _mirror(repo: Repo, rel_folder: str, source: Path, key: str, message: str, cfg: config.Config,
-            *, redact: bool = False, only: str | None = None) -> str:
+def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redact: bool = False) -> str:
     """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
-    target = repo.root / rel_folder
-
-    local = memory.list_notes(source, only)
-    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key))
-    if plan.empty:
+    if work.plan.empty:
         return ""
-    written = list(plan.write) + [path for path, _ in plan.conflicts]
-    texts = {path: (source / path).read_text(encoding="utf-8", errors="replace") for path in written}
-    findings = review.unapproved(review.scan_notes(texts), cfg.review)
-    if findings and not (redact or cfg.review.on_finding == "redact"):
-        raise review.Held(findings, f"the notes of {key}")
-    memory.apply_mirror(plan, source, target)
-    for path in sorted({f.path for f in findings}):
-        (target / path).write_text(review.redact(texts[path], [f for f in findings if f.path == path]),
-                                   encoding="utf-8")
-    commit = dotfiles.commit_folder(repo, rel_folder, message)
-    memory.save_manifest(key, local)
-    changes = len(plan.write) + len(plan.delete)
-    redacted = f", {len(findings)} secret(s) redacted" if findings else ""
-    return f"{key}: {changes} note change(s) committed{redacted}" if commit else ""
+    if work.findings and not (redact or cfg.review.on_finding == "redact"):
+        raise review.Held(work.findings, f"the notes of {work.key}")
+    target = repo.root / work.rel_folder
+    memory.apply_mirror(work.plan, work.source, target)
+    for path in sorted({f.path for f in work.findings}):
+        redacted = review.redact(work.texts[path], [f for f in work.findings if f.path == path])
+        (target / path).write_text(redacted, encoding="utf-8")
+    commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+    memory.save_manifest(work.key, work.local)
+    changes = len(work.plan.write) + len(work.plan.delete)
+    redacted_note = f", {len(work.findings)} secret(s) redacted" if work.findings else ""
+    return f"{work.key}: {changes} note change(s) committed{redacted_note}" if commit else ""
 
 
 # -- WIP branches -------------------------------------------------------------
@@ -203,7 +253,7 @@ def pull(directory: str, progress: Progress) -> int:
         root = Repo.find(directory).main_root
     except GitendError:
         root = Path(directory).resolve()
-    key = _project_key(root)
+    key = project_key(root)
     with lock.held(_lock_path(), timeout=120, what="the background worker"):
         repo, branch = dotfiles.open_repo(cfg.memory.repo)
         for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
