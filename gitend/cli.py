@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall = command("uninstall", "remove exactly what `gitend install` added")
     uninstall.add_argument("--settings", metavar="FILE", help="the settings file install wrote to")
 
+    demo = command("demo", "the whole flow end to end in a throw-away sandbox, narrated")
+    demo.add_argument("--keep", action="store_true", help="keep the sandbox afterwards, to look around")
+    command("doctor", "check the installation and say how to fix each problem found")
+
     commands.add_parser("_worker")  # started by the hook, detached; not for people
     return parser
 
@@ -162,6 +166,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             lines = install.install(settings=args.settings, dotfiles=args.dotfiles, remote=args.remote)
         print("\n".join(lines))
         return 0
+    if args.command == "demo":
+        from gitend import demo
+
+        return demo.run(keep=args.keep)
+    if args.command == "doctor":
+        from gitend import doctor
+
+        return doctor.run()
     if args.command == "_worker":
         from gitend import worker
 

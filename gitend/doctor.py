@@ -1,0 +1,149 @@
+"""`gitend doctor`: check the installation and say how to fix each problem found."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+
+from gitend import config, install, paths, queue
+from gitend.errors import GitendError
+from gitend import git
+from gitend.git import GitError, GitTimeout, Repo
+from gitend.output import paint
+
+MIN_GIT = (2, 38)  # merge-tree --write-tree, used to predict restore conflicts
+REMOTE_TIMEOUT_S = 10
+
+Problem = tuple[str, str]  # (what is wrong, how to fix it)
+
+
+def _git() -> Iterator[str | Problem]:
+    try:
+        version = git.run(["--version"], cwd=".").stdout.decode()
+    except GitendError as exc:
+        yield str(exc), "install git 2.38 or newer"
+        return
+    found = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if found < MIN_GIT:
+        yield f"{version.strip()} is too old", "install git 2.38 or newer"
+    else:
+        yield version.strip()
+
+
+def _python() -> Iterator[str | Problem]:
+    yield f"python {sys.version.split()[0]} ({sys.executable})"
+
+
+def _config() -> Iterator[str | Problem]:
+    try:
+        cfg = config.load(None)
+    except GitendError as exc:
+        yield str(exc), "fix or remove that file (`gitend install` writes a commented starter)"
+        return
+    yield f"config: {', '.join(cfg.sources) or 'built-in defaults (no config file)'}"
+    try:
+        repo = Repo.find(".")
+    except GitendError:
+        return
+    try:
+        config.load(repo.root)
+    except GitendError as exc:
+        yield str(exc), "fix that file; it may set only snapshot keys"
+
+
+def _hook() -> Iterator[str | Problem]:
+    record = install.load_record()
+    path = install.settings_path(record.get("settings"))
+    try:
+        data, raw = install.read_settings(path)
+    except GitendError as exc:
+        yield str(exc), "fix the file, then run `gitend install`"
+        return
+    session_end = (data.get("hooks") or {}).get("SessionEnd") if isinstance(data.get("hooks"), dict) else None
+    ours = install.our_entries(session_end) if isinstance(session_end, list) else []
+    if not ours:
+        yield f"no SessionEnd hook for gitend in {path}", "run `gitend install`"
+        return
+    hook = ours[0]
+    command = hook["command"]
+    if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
+        yield f"the hook runs `{command}`, which is not found", "run `gitend install` again from this install"
+    timeout = hook.get("timeout")
+    if not isinstance(timeout, (int, float)) or timeout < 2:
+        yield ("the hook has no timeout, so Claude Code cancels it after the shared 1.5 s budget",
+               "run `gitend install` again (it sets a timeout of 10 s)")
+    if data.get("disableAllHooks"):
+        yield f"disableAllHooks is true in {path}: no hook runs", "remove it, or set it to false"
+    yield f"SessionEnd hook in {path} (timeout {timeout} s)"
+
+
+def _dotfiles() -> Iterator[str | Problem]:
+    try:
+        cfg = config.load(None)
+    except GitendError:
+        return  # already reported
+    if not (cfg.memory.enabled and cfg.memory.repo):
+        yield "memory sync is off (memory.repo is not set)"
+        return
+    from gitend import dotfiles
+
+    try:
+        repo, branch = dotfiles.open_repo(cfg.memory.repo)
+    except GitendError as exc:
+        yield str(exc), "fix the dotfile repo, or `gitend install --dotfiles DIR --remote URL`"
+        return
+    remote = cfg.memory.remote
+    try:
+        repo.git("ls-remote", "--heads", remote, timeout=REMOTE_TIMEOUT_S, env=repo.batch_ssh_env())
+    except GitTimeout:
+        yield (f"{remote} of {repo.root} did not answer in {REMOTE_TIMEOUT_S} s",
+               "check the network; pushes wait in the queue meanwhile")
+        return
+    except GitError as exc:
+        yield (f"{remote} of {repo.root} is not reachable: {exc}",
+               "check the remote URL and your credentials (the worker never prompts: use ssh-agent "
+               "or a credential helper)")
+        return
+    yield f"dotfile repo {repo.root} on {branch}, {remote} reachable"
+
+
+def _queue() -> Iterator[str | Problem]:
+    try:
+        jobs = queue.load()
+    except OSError as exc:
+        yield f"cannot read the queue in {queue.folder()}: {exc}", "check that folder's permissions"
+        return
+    held = [j for j in jobs if j.held]
+    failed = [j for j in jobs if not j.held and j.last_error]
+    if held:
+        yield f"{len(held)} job(s) held by the secret review", "run `gitend review`"
+    if failed:
+        yield f"{len(failed)} job(s) failed: {failed[0].last_error}", "fix the cause, then run `gitend push`"
+    state = paths.state_dir()
+    if state.exists() and not os.access(state, os.W_OK):
+        yield f"{state} is not writable", "fix its permissions: the hook keeps its queue and log there"
+    if not held and not failed:
+        yield f"queue: {len(jobs)} job(s) waiting, none failed or held; log: {paths.log_file()}"
+
+
+CHECKS: list[Callable[[], Iterator[str | Problem]]] = [_git, _python, _config, _hook, _dotfiles, _queue]
+
+
+def run_checks() -> list[str | Problem]:
+    return [result for check in CHECKS for result in check()]
+
+
+def run() -> int:
+    results = run_checks()
+    for result in results:
+        if isinstance(result, tuple):
+            print(f"{paint('problem', 'red')} {result[0]}\n        {paint('fix:', 'bold')} {result[1]}")
+        else:
+            print(f"{paint('ok', 'green')}      {result}")
+    problems = sum(isinstance(r, tuple) for r in results)
+    print(f"{problems} problem(s) found" if problems else "everything looks right")
+    return 1 if problems else 0
+
+

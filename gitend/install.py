@@ -1,0 +1,430 @@
+"""`gitend install`: the SessionEnd hook in Claude Code's settings, a starter config,
+memory.repo and the dotfile repo's pre-push hook. `gitend uninstall` undoes exactly what
+install recorded in <state>/install.json.
+
+Settings are merged, never clobbered: other keys and hooks keep their order, the file its
+indent, final newline, mode and symlink. The first backup, `settings.json.gitend-backup`,
+is never overwritten (it stays the pre-gitend original); later ones get a timestamp.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gitend import config, paths
+from gitend.errors import GitendError
+from gitend.files import write_atomic
+from gitend.git import Repo, run
+
+Json = dict[str, Any]
+TIMEOUT_S = 10  # a per-hook timeout raises Claude Code's shared 1.5 s SessionEnd budget
+MARKER = "# gitend pre-push hook"
+CHAINED = "pre-push.gitend-chained"
+PRE_PUSH = f"""#!/bin/sh
+{MARKER}: written by `gitend install`, removed by `gitend uninstall`.
+# gitend's secret review runs first; then the hook that was here before, if any (kept as
+# {CHAINED}), with the same arguments and input. Either one can block the push.
+tmp=$(mktemp "${{TMPDIR:-/tmp}}/gitend-pre-push.XXXXXX") || exit 1
+trap 'rm -f "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+cat >"$tmp" || exit 1
+@GITEND@ review --pre-push "$1" "$2" <"$tmp" || exit 1
+chained="$(dirname "$0")/{CHAINED}"
+if [ -x "$chained" ]; then
+    "$chained" "$@" <"$tmp"
+    exit $?
+fi
+exit 0
+"""
+
+
+def install(settings: str | None, dotfiles: str | None, remote: str | None) -> list[str]:
+    command = gitend_command()
+    path = settings_path(settings)
+    previous = load_record()
+    raw, new, created, updating = _merged_settings(path, command)  # refuses before anything changes
+    target, lines = _dotfile_repo(dotfiles, remote) if dotfiles else (None, [])
+    same = previous.get("settings") == str(path)
+    earlier = previous.get("created", {}) if same else {}
+    record: Json = {"settings": str(path), "created": {k: v or bool(earlier.get(k)) for k, v in created.items()},
+                    "backup": previous.get("backup") if same else None, "config": None,
+                    "pre_push": previous.get("pre_push")}
+    try:
+        lines.append(_write_settings(path, raw, new, updating, record))
+        lines += _install_config(previous.get("config"), record)
+        if target is not None:
+            lines += _set_memory_repo(str(target), record)
+            lines += _install_pre_push(Repo.find(target), command, record)
+            if previous.get("pre_push") and previous["pre_push"]["path"] != record["pre_push"]["path"]:
+                lines += _uninstall_pre_push(previous["pre_push"])  # memory.repo moved: one hook, not two
+    except OSError as exc:
+        raise _os_error(exc) from None
+    finally:
+        _save_record(record)
+    return lines
+
+
+def uninstall(settings: str | None) -> list[str]:
+    record = load_record()
+    path = settings_path(settings or record.get("settings"))
+    created = record.get("created", {}) if str(path) == record.get("settings") else {}
+    try:
+        lines = _remove_from_settings(path, created)
+        lines += _uninstall_pre_push(record.get("pre_push"))
+        lines += _uninstall_config(record.get("config"))
+    except OSError as exc:
+        raise _os_error(exc) from None
+    _record_path().unlink(missing_ok=True)
+    return lines or ["nothing to remove: gitend is not installed"]
+
+
+def _os_error(exc: OSError) -> GitendError:
+    where = exc.filename or "a file"
+    return GitendError(f"cannot change {where}: {exc.strerror or exc}; fix that, then run this again")
+
+
+def gitend_command() -> str:
+    """`gitend` when PATH finds this very install, else the absolute path of its script."""
+    ours = shutil.which("gitend", path=os.path.dirname(sys.executable))
+    if ours is None:
+        return "gitend"
+    on_path = shutil.which("gitend")
+    return "gitend" if on_path and os.path.samefile(on_path, ours) else os.path.abspath(ours)
+
+
+def pre_push_script(command: str) -> str:
+    return PRE_PUSH.replace("@GITEND@", shlex.quote(command))
+
+
+# -- Claude Code settings ---------------------------------------------------------------
+
+def settings_path(given: str | None) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(given))) if given else paths.claude_dir() / "settings.json"
+
+
+def read_settings(path: Path) -> tuple[Json, bytes | None]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        raise GitendError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except ValueError as exc:
+        why = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise GitendError(f"{path} is not valid JSON ({why}); fix it, then run this again") from None
+    if not isinstance(data, dict):
+        raise GitendError(f"{path} does not hold a JSON object at the top level; fix it, then run this again")
+    return data, raw
+
+
+def _member(parent: Json, key: str, kind: type, path: Path, *, create: bool, label: str) -> Any:
+    if key not in parent and create:
+        parent[key] = kind()
+    if key in parent and not isinstance(parent[key], kind):
+        what = "an object" if kind is dict else "a list"
+        raise GitendError(f'{path}: "{label}" must be {what}; fix it, then run this again')
+    return parent.get(key)
+
+
+def _is_ours(hook: Any) -> bool:
+    """gitend's SessionEnd handler, in exec form (`gitend` + ["hook", ...]) or shell form."""
+    if not isinstance(hook, dict) or not isinstance(hook.get("command"), str):
+        return False
+    args = hook.get("args")
+    try:
+        words = [hook["command"], *args] if isinstance(args, list) else shlex.split(hook["command"])
+    except ValueError:
+        return False
+    return len(words) > 1 and Path(str(words[0])).name in ("gitend", "gitend.exe") and words[1] == "hook"
+
+
+def our_entries(session_end: list[Any]) -> list[Json]:
+    return [hook for group in session_end if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+            for hook in group["hooks"] if _is_ours(hook)]
+
+
+def _drop(session_end: list[Any], doomed: list[Json]) -> None:
+    """Remove these hooks (by identity) and the matcher groups they leave empty."""
+    ids = {id(hook) for hook in doomed}
+    for group in list(session_end):
+        hooks = group.get("hooks") if isinstance(group, dict) else None
+        if isinstance(hooks, list) and any(id(hook) in ids for hook in hooks):
+            hooks[:] = [hook for hook in hooks if id(hook) not in ids]
+            if not hooks:
+                session_end[:] = [g for g in session_end if g is not group]
+
+
+def _merged_settings(path: Path, command: str) -> tuple[bytes | None, bytes, dict[str, bool], bool]:
+    data, raw = read_settings(path)
+    created = {"file": raw is None, "hooks": "hooks" not in data}
+    hooks = _member(data, "hooks", dict, path, create=True, label="hooks")
+    created["SessionEnd"] = "SessionEnd" not in hooks
+    session_end = _member(hooks, "SessionEnd", list, path, create=True, label="hooks.SessionEnd")
+    entry = {"type": "command", "command": command, "args": ["hook"], "timeout": TIMEOUT_S}
+    ours = our_entries(session_end)
+    if ours:  # an older gitend entry: update it where it is, drop any duplicates
+        ours[0].update(entry)
+        _drop(session_end, ours[1:])
+    else:
+        session_end.append({"matcher": "*", "hooks": [entry]})
+    return raw, _dump(data, raw), created, bool(ours)
+
+
+def _indent(text: str) -> str | int | None:
+    lines = text.strip().splitlines()
+    for line in lines[1:]:
+        lead = line[: len(line) - len(line.lstrip(" \t"))]
+        if lead and line.strip():
+            return "\t" if lead[0] == "\t" else len(lead)
+    return None if len(lines) == 1 else 2
+
+
+def _dump(data: Json, raw: bytes | None) -> bytes:
+    """JSON in the original file's style: indent, separators, escapes, final newline."""
+    text = raw.decode("utf-8") if raw and raw.strip() else ""
+    indent = _indent(text)
+    compact = indent is None and '":' in text and '": ' not in text
+    out = json.dumps(data, indent=indent, separators=(",", ":") if compact else None,
+                     ensure_ascii=bool(raw) and raw.isascii() and b"\\u" in raw)
+    return (out + ("\n" if not text or text.endswith("\n") else "")).encode()
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write atomically, keeping the mode; a symlink (into a dotfile repo, say) stays one."""
+    real = Path(os.path.realpath(path))
+    mode = real.stat().st_mode & 0o7777 if real.exists() else None
+    real.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(real, data, 0o666 if mode is None else mode)
+    if mode is not None:
+        os.chmod(real, mode)
+
+
+def _backup_path(path: Path) -> Path:
+    plain = path.with_name(path.name + ".gitend-backup")
+    stamp, n = time.strftime("%Y%m%d-%H%M%S"), 0
+    candidate = plain
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = plain.with_name(f"{plain.name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+    return candidate
+
+
+def _write_settings(path: Path, raw: bytes | None, new: bytes, updating: bool, record: Json) -> str:
+    if raw == new:
+        return f"the SessionEnd hook is already in {path}"
+    backup = None
+    if raw is not None:
+        backup = _backup_path(path)
+        shutil.copy2(path, backup)
+        record["backup"] = record["backup"] or str(backup)
+    _replace_file(path, new)
+    done = "updated the SessionEnd hook in" if updating else "added the SessionEnd hook to"
+    return f"{done} {path}" + (f" (backup: {backup})" if backup else "")
+
+
+def _remove_from_settings(path: Path, created: dict[str, bool]) -> list[str]:
+    data, raw = read_settings(path)
+    hooks = _member(data, "hooks", dict, path, create=False, label="hooks") if raw is not None else None
+    session_end = _member(hooks, "SessionEnd", list, path, create=False, label="hooks.SessionEnd") if hooks else None
+    ours = our_entries(session_end) if session_end is not None else []
+    if not ours:
+        return []
+    _drop(session_end, ours)
+    if created.get("SessionEnd") and not session_end:
+        del hooks["SessionEnd"]
+    if created.get("hooks") and not hooks:
+        del data["hooks"]
+    if created.get("file") and not data:
+        path.unlink()
+        return [f"removed {path} (install had created it)"]
+    _replace_file(path, _dump(data, raw))
+    return [f"removed the SessionEnd hook from {path}"]
+
+
+# -- gitend's config --------------------------------------------------------------------
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _install_config(mine: Json | None, record: Json) -> list[str]:
+    path = paths.config_file()
+    if os.path.lexists(path):
+        if mine and mine.get("path") == str(path) and _sha256(path) == mine.get("sha256"):
+            record["config"] = mine  # still the starter we wrote: uninstall may remove it
+        return []
+    data = resources.files("gitend").joinpath("data/default.yaml").read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+    record["config"] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    return [f"wrote a starter config to {path}"]
+
+
+def _with_memory_repo(text: str, value: str) -> str:
+    """`text` with memory.repo set by editing one line, so comments and layout survive."""
+    setting = f"repo: {json.dumps(value, ensure_ascii=False)}"  # a JSON string is a YAML string
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(r"memory\s*:\s*(#.*)?$", line.rstrip())), None)
+    if start is None:
+        return text + ("\n" if text and not text.endswith("\n") else "") + f"memory:\n  {setting}\n"
+    indent = None
+    for i in range(start + 1, len(lines)):
+        if re.match(r"[^\s#]", lines[i]):
+            break  # the next top-level key
+        key = re.match(r"([ \t]+)([^\s#:][^:]*?)\s*:", lines[i])
+        if key and key[2] == "repo":
+            lines[i] = f"{key[1]}{setting}\n"
+            return "".join(lines)
+        indent = indent or (key[1] if key else None)
+    lines.insert(start + 1, f"{indent or '  '}{setting}\n")
+    return "".join(lines)
+
+
+def _set_memory_repo(value: str, record: Json) -> list[str]:
+    import yaml  # deferred, as in config.py
+
+    path = paths.config_file()
+    config.load(None)  # a broken config is reported as it is, before any edit
+    old = path.read_text(encoding="utf-8")
+    new = _with_memory_repo(old, value)
+    expected = yaml.safe_load(old) or {}
+    expected["memory"] = {**(expected.get("memory") or {}), "repo": value}
+    if yaml.safe_load(new) != expected:
+        raise GitendError(f"cannot set memory.repo in {path} with a one-line edit; add `repo: {value}` "
+                          "under `memory:` there by hand")
+    if new == old:
+        return [f"memory.repo is already {value}"]
+    _replace_file(path, new.encode("utf-8"))
+    try:
+        config.load(None)
+    except GitendError:
+        _replace_file(path, old.encode("utf-8"))
+        raise
+    if record["config"] and record["config"]["path"] == str(path):
+        record["config"]["sha256"] = _sha256(path)  # still the starter we wrote, now with repo set
+    return [f"set memory.repo to {value} in {path}"]
+
+
+# -- the dotfile repo -------------------------------------------------------------------
+
+def _dotfile_repo(dotfiles: str, remote: str | None) -> tuple[Path, list[str]]:
+    target = Path(os.path.abspath(os.path.expanduser(dotfiles)))
+    lines = []
+    if not os.path.lexists(target):
+        if not remote:
+            raise GitendError(f"{target} does not exist; pass --remote URL to clone it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run(["clone", "--quiet", "--", remote, str(target)], cwd=target.parent, timeout=120)
+        lines.append(f"cloned {remote} into {target}")
+    elif remote:
+        lines.append(f"{target} exists, so --remote was not used")
+    repo = Repo.find(target)
+    if os.path.realpath(repo.root) != os.path.realpath(target):
+        raise GitendError(f"{target} is inside the git work tree {repo.root}; pass --dotfiles {repo.root}")
+    return target, lines
+
+
+def _hooks_dir(repo: Repo) -> tuple[Path, str]:
+    """Where git looks for this repo's hooks, and the config scope that said so."""
+    # gitend's own git calls pin core.hooksPath on the command line ("command" scope);
+    # the user's setting is the last one from a config file.
+    out = repo.text("config", "--show-scope", "--get-all", "core.hooksPath", check=False)
+    found = [line.split("\t", 1) for line in out.splitlines() if "\t" in line and not line.startswith("command\t")]
+    if not found:
+        return repo.common_dir / "hooks", ""
+    scope, value = found[-1]
+    return repo.root / Path(value).expanduser(), scope  # relative: to the work tree root, as git runs hooks
+
+
+def _is_our_hook(hook: Path) -> bool:
+    try:
+        return MARKER.encode() in hook.read_bytes()[:4096]
+    except OSError:
+        return False
+
+
+def _install_pre_push(repo: Repo, command: str, record: Json) -> list[str]:
+    folder, scope = _hooks_dir(repo)
+    hook, chained = folder / "pre-push", folder / CHAINED
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(hook) and not _is_our_hook(hook):
+        if os.path.lexists(chained):
+            raise GitendError(f"{hook} and {chained} both exist; merge them into one by hand, then run this again")
+        os.replace(hook, chained)
+    script = pre_push_script(command).encode()
+    done = "installed the pre-push hook in"
+    if hook.is_file() and hook.read_bytes() == script and os.access(hook, os.X_OK):
+        done = "the pre-push hook is already in"
+    else:
+        write_atomic(hook, script, 0o755)
+        os.chmod(hook, 0o755)
+    is_chained = os.path.lexists(chained)
+    record["pre_push"] = {"path": str(hook), "chained": is_chained}
+    lines = [f"{done} {folder}" + (" (your previous hook runs after it)" if is_chained else "")]
+    if scope in ("global", "system"):
+        lines.append(f"note: core.hooksPath comes from your {scope} git config, so this hook runs for every "
+                     "repository's pushes")
+    return lines
+
+
+def _uninstall_pre_push(info: Json | None) -> list[str]:
+    if not info:
+        return []
+    hook = Path(info["path"])
+    chained = hook.with_name(CHAINED)
+    if os.path.lexists(hook) and not _is_our_hook(hook):
+        return [f"left {hook} alone: it is not gitend's any more"]
+    if not os.path.lexists(hook) and not os.path.lexists(chained):
+        return []
+    hook.unlink(missing_ok=True)
+    if os.path.lexists(chained):
+        os.replace(chained, hook)
+        return [f"removed the pre-push hook from {hook.parent} and put your previous one back"]
+    return [f"removed the pre-push hook from {hook.parent}"]
+
+
+def _uninstall_config(info: Json | None) -> list[str]:
+    if not info or not os.path.lexists(info["path"]):
+        return []
+    if _sha256(Path(info["path"])) != info.get("sha256"):
+        return [f"kept {info['path']}: you changed it since install"]
+    os.unlink(info["path"])
+    return [f"removed the starter config {info['path']}"]
+
+
+# -- the install record -----------------------------------------------------------------
+
+def _record_path() -> Path:
+    return paths.state_dir() / "install.json"
+
+
+def load_record() -> Json:
+    try:
+        data = json.loads(_record_path().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        raise GitendError(f"cannot read {_record_path()}; remove it, then run this again") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _save_record(record: Json) -> None:
+    try:
+        _record_path().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(_record_path(), (json.dumps(record, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise _os_error(exc) from None

@@ -1,0 +1,69 @@
+"""`gitend doctor` names each problem with its fix; `gitend status` reads at a glance."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from testing.machine import Machine, bare_remote, project
+from testing.repo import gitend, write
+
+
+def doctor(home: Path) -> tuple[int, str]:
+    proc = gitend("doctor", cwd=home)
+    return proc.returncode, proc.stdout
+
+
+def test_fresh_machine_is_told_to_install(hermetic: Path) -> None:
+    code, out = doctor(hermetic)
+    assert code == 1
+    assert "problem no SessionEnd hook for gitend" in out and "fix: run `gitend install`" in out
+    assert "ok      git version" in out
+
+
+def test_installed_with_a_reachable_dotfile_remote_is_all_ok(hermetic: Path, tmp_path: Path) -> None:
+    remote = bare_remote(tmp_path / "dots.git")
+    proc = gitend("install", "--dotfiles", str(hermetic / "dots"), "--remote", str(remote), cwd=hermetic)
+    assert proc.returncode == 0, proc.stderr
+    code, out = doctor(hermetic)
+    assert code == 0, out
+    assert "SessionEnd hook in" in out and "(timeout 10 s)" in out
+    assert f"dotfile repo {hermetic / 'dots'} on main, origin reachable" in out
+    assert "everything looks right" in out
+
+
+def test_each_problem_has_its_fix(hermetic: Path, tmp_path: Path) -> None:
+    remote = bare_remote(tmp_path / "dots.git")
+    assert gitend("install", "--dotfiles", str(hermetic / "dots"), "--remote", str(remote), cwd=hermetic).returncode == 0
+    settings = hermetic / ".claude" / "settings.json"
+    data = json.loads(settings.read_text())
+    del data["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"]
+    data["disableAllHooks"] = True
+    settings.write_text(json.dumps(data))
+    os.rename(remote, tmp_path / "gone.git")
+    code, out = doctor(hermetic)
+    assert code == 1
+    assert "the hook has no timeout" in out and "disableAllHooks is true" in out
+    assert "origin of" in out and "is not reachable" in out and "credentials" in out
+    assert out.count("fix:") == 3
+
+    write(hermetic / ".config" / "gitend" / "config.yaml", "memory:\n  repoo: x\n")
+    code, out = doctor(hermetic)
+    assert "unknown key 'memory.repoo'" in out and "fix or remove that file" in out
+
+
+def test_status_at_a_glance(hermetic: Path, tmp_path: Path) -> None:
+    machine = Machine(hermetic)
+    assert "ok       nothing queued, failed or held" in machine.gitend("status").stdout
+    remote = bare_remote(tmp_path / "dots.git")
+    machine.configure(remote, push={"background": False})
+    proj = project(tmp_path / "p")
+    machine.note(proj, "a.md", "note\n")
+    machine.end_session(proj)
+    text = machine.gitend("status").stdout
+    assert "queued   memory notes of" in text and "log      " in text
+    machine.end_session(proj, reason="clear")
+    assert "(commit only: session ended with a skip reason)" in machine.gitend("status").stdout
+    assert machine.gitend("push").returncode == 0
+    text = machine.gitend("status").stdout
+    assert "nothing queued" in text and "last" in text and "pushed to origin" in text
