@@ -33,6 +33,14 @@ class Machine:
     def dots(self) -> Path:
         return self.home / "dots"
 
+    @classmethod
+    def create(cls, home: Path, remote: Path, **sections: dict[str, object]) -> Machine:
+        """Another machine of the same user (same git identity), syncing with `remote`."""
+        home.mkdir(parents=True, exist_ok=True)
+        machine = cls(home)
+        machine.configure(remote, **sections)
+        return machine
+
     def configure(self, remote: Path, memory: dict[str, object] | None = None, **sections: dict[str, object]) -> None:
         """Clone the dotfile remote to ~/dots and point memory.repo at it."""
         if not self.dots.exists():
@@ -55,6 +63,11 @@ class Machine:
         proc.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
         assert proc.returncode == 0, proc.stderr
         return proc
+
+    def sync(self, project: Path, reason: str = "other", session_id: str = "s1") -> None:
+        """A session ends, and its background work is done."""
+        self.end_session(project, reason=reason, session_id=session_id)
+        self.wait_for_worker()
 
     def wait_for_worker(self, timeout: float = 60) -> None:
         """Until no worker holds its lock and nothing is due in the queue."""

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from testing.machine import Machine, bare_remote, project
+
 
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -26,3 +28,23 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for var in ("GITEND_CONFIG", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "CLAUDE_PROJECT_DIR"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    """A dotfile repo's bare remote, with one commit on main."""
+    return bare_remote(tmp_path / "dots.git")
+
+
+@pytest.fixture
+def laptop(hermetic: Path, remote: Path) -> Machine:
+    """This test's machine, with memory.repo cloned from `remote`."""
+    machine = Machine(hermetic)
+    machine.configure(remote)
+    return machine
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    """A project whose origin is github.com/someone/project."""
+    return project(tmp_path / "project")

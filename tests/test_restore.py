@@ -17,6 +17,17 @@ def restore(repo: Path, *args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def wipe(repo: Path) -> None:
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-q", "-fd")
+
+
+def save_and_wipe(repo: Path) -> None:
+    """A session ends, then the work tree is lost (a bad rewind, an rm, a reset)."""
+    hook(repo)
+    wipe(repo)
+
+
 def worktree_and_index(repo: Path) -> tuple[dict[str, tuple[int, bytes]], str]:
     skip = ignored(repo) | {".git"}
     return {p: v for p, v in files_of(repo).items() if p not in skip}, git(repo, "ls-files", "-s", "-z")
@@ -32,8 +43,7 @@ def test_round_trip_restores_work_tree_index_and_modes(
         before = worktree_and_index(repo)
         if "saved" not in hook(repo).stdout:
             return
-        git(repo, "reset", "-q", "--hard")
-        git(repo, "clean", "-q", "-fd")
+        wipe(repo)
         code, out, err = restore(repo, "latest")
         assert code == 0, err
         assert worktree_and_index(repo) == before
@@ -54,9 +64,7 @@ def dirty(repo: Path) -> None:
 
 def test_head_moved_clean_merge_keeps_the_split(repo: Path) -> None:
     dirty(repo)
-    hook(repo)
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    save_and_wipe(repo)
     write(repo / "other.txt", "committed later\n")
     git(repo, "add", "other.txt")
     git(repo, "commit", "-q", "-m", "moved on")
@@ -98,9 +106,7 @@ def test_staged_changes_that_no_longer_apply_are_merged_then_restaged(repo: Path
 
 def test_local_edits_are_refused_and_nothing_changes(repo: Path) -> None:
     dirty(repo)
-    hook(repo)
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    save_and_wipe(repo)
     write(repo / "b.txt", "local edit\n")
     before = state(repo)
     code, out, err = restore(repo, "latest")
@@ -112,9 +118,7 @@ def test_local_edits_are_refused_and_nothing_changes(repo: Path) -> None:
 
 def test_untracked_collision_is_refused_before_any_write(repo: Path) -> None:
     dirty(repo)
-    hook(repo)
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    save_and_wipe(repo)
     write(repo / "new.txt", "my own new file\n")
     before = state(repo)
     code, out, err = restore(repo, "latest")
@@ -137,8 +141,7 @@ def test_force_saves_local_edits_first_and_that_save_is_restorable(repo: Path) -
     dirty(repo)
     hook(repo)
     target = git(repo, "rev-parse", "wip/main").strip()
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    wipe(repo)
     write(repo / "b.txt", "local edit\n")
     write(repo / "new.txt", "colliding local file\n")
     local = worktree_and_index(repo)
@@ -148,8 +151,7 @@ def test_force_saves_local_edits_first_and_that_save_is_restorable(repo: Path) -
     assert (repo / "new.txt").read_text() == "untracked\n"
     assert (repo / "b.txt").read_text() == "b unstaged\n"
 
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    wipe(repo)
     code, out, err = restore(repo, saved)
     assert code == 0, err
     assert worktree_and_index(repo) == local
@@ -157,9 +159,7 @@ def test_force_saves_local_edits_first_and_that_save_is_restorable(repo: Path) -
 
 def test_dry_run_changes_nothing_and_says_what_would(repo: Path) -> None:
     dirty(repo)
-    hook(repo)
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    save_and_wipe(repo)
     write(repo / "a.txt", "1\n2\n3\nconflicting line\n")
     git(repo, "commit", "-qam", "moved")
     before = state(repo)
@@ -195,9 +195,7 @@ def test_detached_head(repo: Path) -> None:
     git(repo, "checkout", "-q", "--detach")
     dirty(repo)
     before = worktree_and_index(repo)
-    hook(repo)
-    git(repo, "reset", "-q", "--hard")
-    git(repo, "clean", "-q", "-fd")
+    save_and_wipe(repo)
     code, _, err = restore(repo, "wip/detached")
     assert code == 0, err
     assert worktree_and_index(repo) == before
@@ -208,9 +206,7 @@ def test_restore_into_a_linked_worktree(repo: Path, tmp_path: Path) -> None:
     git(repo, "worktree", "add", "-q", "-b", "topic", str(linked))
     dirty(linked)
     before = worktree_and_index(linked)
-    hook(linked)
-    git(linked, "reset", "-q", "--hard")
-    git(linked, "clean", "-q", "-fd")
+    save_and_wipe(linked)
     main_before = state(repo)
     code, _, err = restore(linked, "latest")
     assert code == 0, err

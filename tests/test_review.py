@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
-from testing.machine import Machine, bare_remote, project, remote_file
+from testing.machine import Machine, project, remote_file
 from testing.repo import git, gitend, write
 from testing.terminal import converse
 
@@ -14,22 +13,6 @@ FOLDER = "claude/memory/github.com+someone+project"
 TOKEN = "ghp_R8x2Kq9ZtLm4Vb7Nc1Hd5Jf3Gs6Wp0Ya2Eu8"  # fake, fails GitHub's checksum
 NOTE = f"# Deploying\nThe CI uses the token {TOKEN} for releases.\nAsk before rotating it.\n"
 
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    return bare_remote(tmp_path / "dots.git")
-
-
-@pytest.fixture
-def laptop(hermetic: Path, remote: Path) -> Machine:
-    machine = Machine(hermetic)
-    machine.configure(remote)
-    return machine
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Path:
-    return project(tmp_path / "project")
 
 
 def everything_pushed(remote: Path) -> str:
@@ -39,8 +22,7 @@ def everything_pushed(remote: Path) -> str:
 def held_session(laptop: Machine, proj: Path) -> Path:
     note = laptop.note(proj, "deploy.md", NOTE)
     laptop.note(proj, "clean.md", "nothing secret here\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     return note
 
 
@@ -77,8 +59,7 @@ def test_review_approve_releases_it(laptop: Machine, remote: Path, proj: Path) -
     assert len(approvals) == 1 and TOKEN not in approvals[0]
     # Remembered: the same secret in a later edit is not held again.
     laptop.note(proj, "deploy.md", NOTE + "Still valid.\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     assert remote_file(remote, f"{FOLDER}/deploy.md") == NOTE + "Still valid.\n"
 
 
@@ -105,8 +86,7 @@ def test_other_projects_keep_syncing_while_one_is_held(laptop: Machine, remote: 
     laptop.end_session(other)
     held_session(laptop, proj)
     laptop.note(other, "ok.md", "fine, edited\n")
-    laptop.end_session(other)
-    laptop.wait_for_worker()
+    laptop.sync(other)
     assert remote_file(remote, "claude/memory/github.com+someone+other/ok.md") == "fine, edited\n"
     assert TOKEN not in everything_pushed(remote)
     assert len(laptop.status()["held"]) == 1
@@ -122,14 +102,12 @@ def test_fixed_note_releases_the_hold_by_itself(laptop: Machine, remote: Path, p
 
 def test_outgoing_commits_are_scanned_again_before_the_push(laptop: Machine, remote: Path, proj: Path) -> None:
     laptop.note(proj, "deploy.md", NOTE)
-    laptop.end_session(proj, reason="clear")
-    laptop.wait_for_worker()
+    laptop.sync(proj, reason="clear")
     code, _ = converse(["review"], ["a"], laptop.env, cwd=str(proj))  # approved: committed locally
     assert code == 0
     assert TOKEN in git(laptop.dots, "log", "-p") and TOKEN not in everything_pushed(remote)
     (laptop.state / "approvals.json").unlink()  # the approval is withdrawn before the push
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     assert TOKEN not in everything_pushed(remote)
     held = laptop.status()["held"]
     assert len(held) == 1 and "the commits to push" in held[0]["held"]
@@ -139,8 +117,7 @@ def test_push_protection_refusal_is_held_not_retried(laptop: Machine, remote: Pa
     write(remote / "hooks" / "pre-receive", "#!/bin/sh\necho 'error: GH013: Repository rule violations found "
           "for refs/heads/main.' >&2\necho '- Push cannot contain secrets' >&2\nexit 1\n", mode=0o755)
     laptop.note(proj, "a.md", "harmless\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     held = laptop.status()["held"]
     assert len(held) == 1 and "push protection" in held[0]["held"]
     assert laptop.status()["failed"] == []

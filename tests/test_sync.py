@@ -7,29 +7,12 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 
 from testing.machine import Machine, bare_remote, project, remote_file, slow_pre_receive
 from testing.repo import git, write
 
 FOLDER = "claude/memory/github.com+someone+project"
 
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    return bare_remote(tmp_path / "dots.git")
-
-
-@pytest.fixture
-def laptop(hermetic: Path, remote: Path) -> Machine:
-    machine = Machine(hermetic)
-    machine.configure(remote)
-    return machine
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Path:
-    return project(tmp_path / "project")
 
 
 def remote_log(remote: Path) -> list[str]:
@@ -52,13 +35,11 @@ def test_hook_returns_at_once_and_the_note_arrives_later(laptop: Machine, remote
 
 def test_clear_pushes_nothing_and_the_next_session_end_pushes_it(laptop: Machine, remote: Path, proj: Path) -> None:
     laptop.note(proj, "a.md", "first note\n")
-    laptop.end_session(proj, reason="clear")
-    laptop.wait_for_worker()
+    laptop.sync(proj, reason="clear")
     assert remote_file(remote, f"{FOLDER}/a.md") is None
     assert (laptop.dots / FOLDER / "a.md").read_text() == "first note\n"  # committed locally
     assert "memory: github.com/someone/project" in git(laptop.dots, "log", "-1", "--format=%s")
-    laptop.end_session(proj, reason="logout")
-    laptop.wait_for_worker()
+    laptop.sync(proj, reason="logout")
     assert remote_file(remote, f"{FOLDER}/a.md") == "first note\n"
 
 
@@ -66,8 +47,7 @@ def test_unreachable_remote_stays_queued_and_push_delivers_later(laptop: Machine
     moved = remote.with_name("moved.git")
     os.rename(remote, moved)
     laptop.note(proj, "a.md", "note\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     report = laptop.status()
     assert len(report["failed"]) == 1
     failed = report["failed"][0]
@@ -129,8 +109,7 @@ def test_nothing_outside_gitends_folder_is_touched(laptop: Machine, remote: Path
     write(laptop.dots / "vimrc", "set number\n")
     git(laptop.dots, "add", "vimrc")
     laptop.note(proj, "a.md", "note\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
     assert remote_file(remote, "vimrc") is None
     assert (laptop.dots / "README.md").read_text() == "my dotfiles, edited but not committed\n"
@@ -142,8 +121,7 @@ def test_user_notes_are_never_modified_and_only_notes_are_copied(laptop: Machine
     write(laptop.memory_folder(proj) / "session.jsonl", '{"secret": "transcript"}\n')
     write(laptop.memory_folder(proj) / "settings.json", "{}\n")
     before = note.stat().st_mtime_ns, note.read_bytes()
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     assert (note.stat().st_mtime_ns, note.read_bytes()) == before
     assert sorted(p.name for p in (laptop.dots / FOLDER).iterdir()) == ["a.md"]
 
@@ -151,21 +129,16 @@ def test_user_notes_are_never_modified_and_only_notes_are_copied(laptop: Machine
 def test_two_machines_never_lose_a_note_and_keep_both_versions_of_a_conflict(
     tmp_path: Path, remote: Path
 ) -> None:
-    laptop, desktop = Machine(tmp_path / "laptop-home"), Machine(tmp_path / "desktop-home")
-    for machine in (laptop, desktop):
-        machine.home.mkdir()
-        (machine.home / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
-        machine.configure(remote)
+    laptop = Machine.create(tmp_path / "laptop-home", remote)
+    desktop = Machine.create(tmp_path / "desktop-home", remote)
     # The same project (same origin) checked out at different paths.
     on_laptop = project(tmp_path / "laptop-home" / "code" / "project")
     on_desktop = project(tmp_path / "desktop-home" / "src" / "proj")
     laptop.note(on_laptop, "laptop.md", "from the laptop\n")
     laptop.note(on_laptop, "shared.md", "v1\n")
     desktop.note(on_desktop, "desktop.md", "from the desktop\n")
-    laptop.end_session(on_laptop)
-    laptop.wait_for_worker()
-    desktop.end_session(on_desktop)
-    desktop.wait_for_worker()
+    laptop.sync(on_laptop)
+    desktop.sync(on_desktop)
     assert remote_file(remote, f"{FOLDER}/laptop.md") == "from the laptop\n"
     assert remote_file(remote, f"{FOLDER}/desktop.md") == "from the desktop\n"
     assert remote_file(remote, f"{FOLDER}/shared.md") == "v1\n"
@@ -176,10 +149,8 @@ def test_two_machines_never_lose_a_note_and_keep_both_versions_of_a_conflict(
     assert (desktop.memory_folder(on_desktop) / "shared.md").read_text() == "v1\n"
     laptop.note(on_laptop, "shared.md", "v2 from the laptop\n")
     desktop.note(on_desktop, "shared.md", "v2 from the desktop\n")
-    laptop.end_session(on_laptop)
-    laptop.wait_for_worker()
-    desktop.end_session(on_desktop)
-    desktop.wait_for_worker()
+    laptop.sync(on_laptop)
+    desktop.sync(on_desktop)
 
     files = git(remote, "ls-tree", "-r", "--name-only", "main", FOLDER).split()
     versions = {remote_file(remote, path) for path in files if "shared" in path}
@@ -193,12 +164,8 @@ def test_two_machines_never_lose_a_note_and_keep_both_versions_of_a_conflict(
 def test_memory_pull_keeps_newer_local_notes(laptop: Machine, remote: Path, proj: Path, tmp_path: Path) -> None:
     laptop.note(proj, "a.md", "synced\n")
     laptop.note(proj, "b.md", "synced b\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
-    fresh = Machine(tmp_path / "new-machine")
-    fresh.home.mkdir()
-    (fresh.home / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
-    fresh.configure(remote)
+    laptop.sync(proj)
+    fresh = Machine.create(tmp_path / "new-machine", remote)
     there = project(tmp_path / "new-machine" / "project")
     fresh.note(there, "b.md", "written here after the sync\n")
     proc = fresh.gitend("memory", "pull", "-C", str(there))
@@ -212,8 +179,7 @@ def test_dotfile_repo_mid_rebase_fails_clearly_and_waits(laptop: Machine, proj: 
     git_dir = laptop.dots / ".git"
     (git_dir / "rebase-merge").mkdir()
     laptop.note(proj, "a.md", "note\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     failed = laptop.status()["failed"]
     assert len(failed) == 1 and "in the middle of a rebase" in failed[0]["last_error"]
     (git_dir / "rebase-merge").rmdir()
@@ -225,8 +191,7 @@ def test_foreign_local_commits_are_not_pushed(laptop: Machine, remote: Path, pro
     git(laptop.dots, "add", "vimrc")
     git(laptop.dots, "commit", "-q", "-m", "my own change")
     laptop.note(proj, "a.md", "note\n")
-    laptop.end_session(proj)
-    laptop.wait_for_worker()
+    laptop.sync(proj)
     assert remote_file(remote, "vimrc") is None
     assert "not gitend's" in laptop.status()["failed"][0]["last_error"]
 
