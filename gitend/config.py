@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,17 @@ _LIMITS = {
 }
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+
+
+def _shown(value: Any) -> str:
+    """A value for a one-line message: quoted, escaped, and short (a YAML alias bomb is tiny
+    on disk and gigantic in full)."""
+    return _SHORT.repr(value)
+
+
 def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: dict[str, set[str]] | None) -> None:
     if data is None:
         return
@@ -112,11 +124,11 @@ def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: di
         raise GitendError(f"config error in {source}: the top level must be a mapping of sections")
     for section, values in data.items():
         if section not in SECTIONS:
-            raise GitendError(f"config error in {source}: unknown key '{section}' "
+            raise GitendError(f"config error in {source}: unknown key {_shown(section)} "
                               f"(sections: {', '.join(SECTIONS)})")
         if allowed is not None and section not in allowed:
             raise GitendError(f"config error in {source}: a repository's {REPO_FILE} may set only "
-                              f"'snapshot' keys, not '{section}'")
+                              f"'snapshot' keys, not {_shown(section)}")
         if values is None:
             continue
         if not isinstance(values, dict):
@@ -125,7 +137,7 @@ def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: di
         for key, value in values.items():
             name = f"{section}.{key}"
             if key not in fields:
-                raise GitendError(f"config error in {source}: unknown key '{name}'")
+                raise GitendError(f"config error in {source}: unknown key {_shown(name)}")
             if allowed is not None and key not in allowed[section]:
                 raise GitendError(f"config error in {source}: a repository's {REPO_FILE} may not set '{name}'")
             ok, normalized, expected = _check_value(str(fields[key].type), value)
@@ -133,7 +145,7 @@ def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: di
             if ok and limit and not limit[0](normalized):
                 ok, expected = False, limit[1]
             if not ok:
-                raise GitendError(f"config error in {source}: '{name}' must be {expected}, got {value!r}")
+                raise GitendError(f"config error in {source}: '{name}' must be {expected}, got {_shown(value)}")
             base[section][key] = normalized
 
 
@@ -148,6 +160,8 @@ def _read_yaml(path: Path) -> Any:
         raise GitendError(f"config error in {path}: cannot read it ({exc.strerror})") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise GitendError(f"config error in {path}: nested too deeply to be a gitend config") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

@@ -152,12 +152,14 @@ def _push(repo: Repo, remote: str, refspec: str, timeout: float, env: dict[str, 
         repo.git("push", "--quiet", "--porcelain", remote, refspec, timeout=timeout, env=env)
         return True
     except GitError as exc:
-        text = exc.stderr
+        text = f"{exc.stderr}\n{exc.stdout}"  # with --porcelain, why a ref was rejected is on stdout
         if "GH013" in text or "push protection" in text.lower() or "cannot contain secrets" in text.lower():
             raise PushRefused(f"{remote} refused the push as containing a secret (push protection); "
                               "run `gitend review`") from None
         if "non-fast-forward" in text or "fetch first" in text or "[rejected]" in text and "stale" not in text:
             return False
+        if "cannot lock ref" in text and "but expected" in text:
+            return False  # another push moved the branch while this one was being received
         raise
 
 

@@ -8,6 +8,7 @@ plumbing, and importing GitPython costs ~60 ms of the hook's 1.5 s budget (READM
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -56,11 +57,18 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class GitError(GitendError):
-    def __init__(self, args: Sequence[str], returncode: int, stderr: bytes) -> None:
+    def __init__(self, args: Sequence[str], returncode: int, stderr: bytes, stdout: bytes = b"") -> None:
         self.returncode = returncode
         self.stderr = stderr.decode("utf-8", "replace").strip()
-        first = next((line for line in self.stderr.splitlines() if line.strip()), f"exit status {returncode}")
-        super().__init__(f"git {args[0] if args else ''} failed: {first.removeprefix('fatal: ')}")
+        self.stdout = stdout.decode("utf-8", "replace").strip()
+        first = next((line.strip() for line in self.stderr.splitlines() if line.strip()), f"exit status {returncode}")
+        # `push --porcelain` gives the reason a ref was refused on stdout, not stderr:
+        # "!<TAB>src:dst<TAB>[remote rejected] (pre-receive hook declined)".
+        refused = [line.split("\t") for line in self.stdout.splitlines() if line.startswith("!\t")]
+        if refused and len(refused[0]) == 3 and first.startswith("error: failed to push"):
+            first = f"{refused[0][1].rpartition(':')[2]} {refused[0][2]}"
+        first = first.removeprefix("fatal: ").removeprefix("error: ")
+        super().__init__(f"git {args[0] if args else ''} failed: {first}")
 
 
 class GitTimeout(GitendError):
@@ -99,7 +107,7 @@ def run(
         proc.wait()
         raise
     if check and proc.returncode != 0:
-        raise GitError(args, proc.returncode, err)
+        raise GitError(args, proc.returncode, err, out)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
@@ -286,20 +294,31 @@ class Repo:
         version even while the user's git is writing.
         """
         path = self.git_dir / f"{self.TEMP_PREFIX}{os.getpid()}.{os.urandom(4).hex()}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as out:
-                if seed:
-                    try:
-                        with open(self.git_dir / "index", "rb") as real:
-                            out.write(real.read())
-                            stamp = os.fstat(real.fileno())
-                        out.flush()
-                        # Keep the real index's mtime: git's racy-clean check compares file
-                        # mtimes with it, and a newer copy would hide same-second edits.
-                        os.utime(out.fileno(), ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-                    except FileNotFoundError:
-                        pass  # no index yet: start empty
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise GitendError(f"cannot write a temporary index in {self.git_dir} ({exc.strerror or exc})") from None
+        try:
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if seed:
+                        try:
+                            with open(self.git_dir / "index", "rb") as real:
+                                data = real.read()
+                                stamp = os.fstat(real.fileno())
+                        except FileNotFoundError:
+                            data = b""  # no index yet: start empty
+                        if data and not _intact_index(data):
+                            raise GitendError(f"the index {self.git_dir / 'index'} is corrupt (its checksum does "
+                                              "not match); gitend leaves it alone: see `git status`")
+                        if data:
+                            out.write(data)
+                            out.flush()
+                            # Keep the real index's mtime: git's racy-clean check compares file
+                            # mtimes with it, and a newer copy would hide same-second edits.
+                            os.utime(out.fileno(), ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+            except OSError as exc:
+                raise GitendError(f"cannot write the temporary index {path} ({exc.strerror or exc})") from None
             if path.stat().st_size == 0:
                 path.unlink()  # git reads a missing index as empty; an empty file is "corrupt"
             yield path
@@ -319,6 +338,16 @@ class Repo:
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
         return removed
+
+
+def _intact_index(data: bytes) -> bool:
+    """The index's signature and trailing checksum (SHA-1 or SHA-256; zeros under index.skipHash)
+    hold. git checks only the header when it reads an index, so it may act on a damaged one."""
+    if not data.startswith(b"DIRC"):
+        return False
+    view = memoryview(data)
+    return any(len(data) > 12 + size and (not any(data[-size:]) or algo(view[:-size]).digest() == data[-size:])
+               for size, algo in ((20, hashlib.sha1), (32, hashlib.sha256)))
 
 
 def _alive(pid: int) -> bool:

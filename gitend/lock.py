@@ -28,8 +28,11 @@ def _try_lock(fd: int) -> bool:
 @contextmanager
 def held(path: Path, *, timeout: float, what: str) -> Iterator[None]:
     """Hold the lock at `path`, waiting up to `timeout` seconds (0: do not wait)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise GitendError(f"cannot open the lock file {path} ({exc.strerror or exc})") from None
     try:
         deadline = time.monotonic() + timeout
         while not _try_lock(fd):
@@ -39,3 +42,37 @@ def held(path: Path, *, timeout: float, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def held_elsewhere(path: Path) -> bool:
+    """True when another process holds the lock at `path`, exclusive or shared (probed: taken
+    and let go at once)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False  # no lock file yet: nobody holds it
+    try:
+        return not _try_lock(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def shared(path: Path) -> Iterator[bool]:
+    """Hold the lock at `path` shared with any number of others, best effort: never waits,
+    never raises (yields False when it could not). `held_elsewhere` sees the holders."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)

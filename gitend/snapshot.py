@@ -44,6 +44,7 @@ class Capture:
     untracked: list[str] = field(default_factory=list)
     left_out: list[tuple[str, int]] = field(default_factory=list)  # (path, bytes)
     notes: list[str] = field(default_factory=list)
+    size_to_hash: int = 0
 
     @property
     def empty(self) -> bool:
@@ -90,7 +91,17 @@ def wip_ref(prefix: str, branch: str) -> str:
     return f"refs/heads/{prefix}{branch}"
 
 
-def capture(repo: Repo, settings: config.Snapshot) -> Capture:
+class TooBig(Exception):
+    """More to hash than fits in the session-end budget: the worker takes the snapshot."""
+
+    def __init__(self, ref: str, files: int, size: int) -> None:
+        self.ref = ref
+        super().__init__(f"{files} changed file(s), {size / 1048576:.0f} MiB")
+
+
+def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int] | None = None) -> Capture:
+    """The uncommitted state as trees. With `hash_limit` (files, bytes), raise TooBig rather
+    than hash more than that: the caller hands the snapshot to the background."""
     head = repo.head()
     branch = branch_name(repo, head.ref)
     ref = wip_ref(settings.branch_prefix, branch)
@@ -128,6 +139,8 @@ def capture(repo: Repo, settings: config.Snapshot) -> Capture:
             if y != "." and _fits(repo, entry.path, limit, cap):
                 cap.unstaged.append((y, entry.path))
                 changed.append(entry.path)
+        if hash_limit and (len(changed) + len(untracked) > hash_limit[0] or cap.size_to_hash > hash_limit[1]):
+            raise TooBig(ref, len(changed) + len(untracked), cap.size_to_hash)
         if unmerged:
             # write-tree refuses conflict stages: save the work-tree files, markers and all.
             repo.update_index(index, unmerged, add=False)
@@ -148,6 +161,7 @@ def _fits(repo: Repo, path: str, limit: float, cap: Capture) -> bool:
     if size > limit:
         cap.left_out.append((path, size))
         return False
+    cap.size_to_hash += size
     return True
 
 

@@ -58,6 +58,8 @@ def collect() -> dict[str, Any]:
 def _what(job: dict[str, Any]) -> str:
     if job["kind"] == "memory":
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
+    if job["kind"] == "snapshot":
+        return f"snapshot of {job['target']} (too much to hash at session end)"
     return f"WIP branches of {job['target']} -> {job['data'].get('remote', '?')}"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 PROMPT_CAP = 500
 TITLE_CAP = 200
+MAX_LINES = 4000  # per window
 
 # Claude writes compact JSON, so a byte regex finds the entry type without parsing. In
 # envelope lines the top-level "type" key precedes "message"; assistant lines put it after
@@ -131,8 +132,10 @@ def _interpret(head: bytes, tail: bytes) -> Session:
     tail_lines = tail.split(b"\n")
     unterminated_last = tail_lines.pop() if tail_lines else b""
     # After the head's last newline comes the partial line at the cut (or nothing): drop it.
-    lines = [(line, False, False) for line in head.split(b"\n")[:-1]]
-    lines += [(line, True, False) for line in tail_lines]
+    # A window of tiny lines could hold 100,000 of them: the first and the last few thousand
+    # are where the first prompt, the last prompts and the titles are.
+    lines = [(line, False, False) for line in head.split(b"\n")[:-1][:MAX_LINES]]
+    lines += [(line, True, False) for line in tail_lines[-MAX_LINES:]]
     if unterminated_last.strip():
         lines.append((unterminated_last, True, True))
 

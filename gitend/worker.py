@@ -20,17 +20,34 @@ from gitend.secrets import Finding
 
 Progress = Callable[[str], None]
 
+# Sessions often end together (a closed terminal, a logout): wait until no hook is running and
+# none has queued a job for SETTLE_S (at most SETTLE_MAX_S), so each repository gets one push.
+SETTLE_S = 0.5
+SETTLE_MAX_S = 10.0
+
 
 def main() -> int:
     """`gitend _worker`: drain until nothing is due, unless another worker is at it."""
     while True:
         try:
             with lock.held(_lock_path(), timeout=0, what="the background worker"):
+                _settle()
                 run_jobs(force=False, progress=lambda line: log.record("worker", line))
         except lock.Busy:
             return 0
         if not any(job.due(time.time()) for job in queue.load()):
             return 0
+
+
+def _settle() -> None:
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        # Job file names start with their creation time in milliseconds.
+        newest = max((int(p.name[:13]) / 1000 for p in queue.folder().glob("*.json") if p.name[:13].isdigit()),
+                     default=0.0)
+        if time.time() - newest >= SETTLE_S and not lock.held_elsewhere(paths.state_dir() / "hooks.lock"):
+            return
+        time.sleep(0.05)
 
 
 def _lock_path() -> Path:
@@ -41,7 +58,22 @@ def run_now(progress: Progress) -> int:
     """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
     with lock.held(_lock_path(), timeout=120, what="the background worker"):
         left = run_jobs(force=True, progress=progress)
+    _start_worker_if_due()
+    held = sum(1 for job in queue.load() if job.held)
+    if held:
+        progress(f"{held} job(s) held by the secret review: run `gitend review`")
+    elif not left:
+        progress("nothing left in the queue")
     return 1 if left else 0
+
+
+def _start_worker_if_due() -> None:
+    """A hook that finds the worker's lock held starts no worker, trusting the holder to look at
+    the queue again; `gitend push` and `gitend memory pull` do not, so they hand over here."""
+    if config.load(None).push.background and any(job.due(time.time()) for job in queue.load()):
+        from gitend import hook
+
+        hook.spawn_worker()
 
 
 def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
@@ -50,21 +82,22 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
     now = time.time()
     jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
-    for job in jobs:
+    # Deferred snapshots first, so the WIP pushes that follow include them.
+    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
         groups.setdefault((job.kind, job.target), []).append(job)
     left = []
     for (kind, target), group in groups.items():
-        what = "memory notes" if kind == "memory" else "WIP branches"
-        progress(f"{what} -> {target} ...")
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        progress(f"{what} {target} ...")
         try:
-            summary = _memory(target, group, cfg) if kind == "memory" else _wip(target, group, cfg)
+            summary = _KINDS[kind](target, group, cfg)
         except GitendError as exc:
             for job in group:
                 job.failed(str(exc), time.time())
                 queue.save(job)
             left += group
             status.record(kind, target, False, str(exc))
-            progress(f"{what} -> {target}: failed: {exc}")
+            progress(f"{what} {target}: failed: {exc}")
             continue
         held = [j for j in group if j.held]
         for job in group:
@@ -72,8 +105,23 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
                 queue.remove(job)
         left += held
         status.record(kind, target, not held, summary)
-        progress(f"{what} -> {target}: {summary}")
+        progress(f"{what} {target}: {summary}")
     return left
+
+
+# -- snapshots too big for the session-end budget ----------------------------------
+
+
+def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Take the snapshot a hook handed over (the work tree as it is now)."""
+    from gitend import hook
+
+    if not Path(target).is_dir():
+        return "the work tree is gone; nothing to save"
+    repo = Repo.find(target)
+    payload = hook.Payload(**jobs[-1].data["payload"])
+    outcome = hook.take_snapshot(repo, config.load(repo.root), payload, may_defer=False)
+    return outcome.summary
 
 
 # -- memory notes -------------------------------------------------------------
@@ -210,7 +258,14 @@ def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
 def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redact: bool = False) -> str:
     """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
     if work.plan.empty:
-        return ""
+        # The plan compares with the files, so notes that a killed run copied but did not commit
+        # (or committed but did not record) look done: finish that run's work.
+        if memory.load_manifest(work.key) != {rel: note.digest for rel, note in work.local.items()}:
+            memory.save_manifest(work.key, work.local)
+        if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--", work.rel_folder):
+            return ""
+        commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+        return f"{work.key}: committed the notes an interrupted run had copied" if commit else ""
     if work.findings and not (redact or cfg.review.on_finding == "redact"):
         raise review.Held(work.findings, f"the notes of {work.key}")
     target = repo.root / work.rel_folder
@@ -268,6 +323,7 @@ def pull(directory: str, progress: Progress) -> int:
         synced = {**memory.load_manifest(key), **{p: n.digest for p, n in memory.list_notes(target).items()
                                                   if p in result.copied}}
         memory.save_manifest_digests(key, synced)
+    _start_worker_if_due()
     for path in result.copied:
         progress(f"copied {path}")
     for path in result.kept_local:
@@ -286,3 +342,7 @@ def _commit_times(repo: Repo, rel_folder: str) -> dict[str, float]:
         elif line:
             times.setdefault(line.removeprefix(rel_folder + "/"), stamp)
     return times
+
+
+_KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,13 @@ def laptop(hermetic: Path, remote: Path) -> Machine:
 def proj(tmp_path: Path) -> Path:
     """A project whose origin is github.com/someone/project."""
     return project(tmp_path / "project")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked slow (long stress and scale runs) run only with GITEND_SLOW=1."""
+    if os.environ.get("GITEND_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="a long stress run: set GITEND_SLOW=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from testing.machine import Machine
 from testing.repo import TRANSCRIPTS, git, gitend, hook, init_repo, payload, state, write
 
 
@@ -264,6 +265,22 @@ def test_message_comes_from_the_transcript(repo: Path) -> None:
     assert subject.startswith("wip: ") and len(subject) <= 72
     assert "Prompts:" in body and "M a.txt" in body
     assert "Session ended: prompt_input_exit" in body
+
+
+def test_too_much_to_hash_in_the_budget_is_handed_to_the_worker(repo: Path, hermetic: Path) -> None:
+    write(hermetic / ".config" / "gitend" / "config.yaml", "push:\n  background: false\n")
+    for n in range(2100):  # over hook.HASH_LIMIT
+        write(repo / "generated" / f"f{n:04d}.txt", f"{n}\n")
+    write(repo / "a.txt", "edited\n")
+    before = state(repo)
+    result = hook(repo)
+    assert "2101 changed file(s)" in result.stdout and "the background worker saves them" in result.stdout
+    assert state(repo) == before
+    Machine(hermetic).wait_for_worker()  # started although background pushes are off
+    snap = wip(repo)
+    assert git(repo, "show", f"{snap}:a.txt") == "edited\n"
+    assert len(git(repo, "ls-tree", "-r", "--name-only", f"{snap}^3").split()) == 2100
+    assert state(repo) == before
 
 
 def test_twelve_hooks_at_once(tmp_path: Path) -> None:
