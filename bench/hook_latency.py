@@ -2,7 +2,8 @@
 
 Prints the hook's median and max wall time (spawned as Claude Code spawns it: the console
 script, JSON on stdin) with a tiny and with a 200 MB transcript, next to the raw git
-plumbing of the same stash-shaped snapshot run from a shell script in the same run.
+plumbing of the same stash-shaped snapshot run from a shell script in the same run. Before
+every run the 60 files get new content, so their blobs must be written, as at a real session end.
 
     .venv/bin/python bench/hook_latency.py [--runs 15] [--files 20000] [--transcript-mb 200]
 """
@@ -19,18 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
+# The same stash-shaped snapshot in plain git: what gitend does, without Python.
 RAW_PLUMBING = r"""
 set -e
 cd "$1"
 gd=$(git rev-parse --absolute-git-dir)
-idx="$gd/raw-index.$$"; uidx="$gd/raw-uindex.$$"
+idx="$gd/raw-index.$$"; uidx="$gd/raw-uindex.$$"; st="$gd/raw-status.$$"
 cp "$gd/index" "$idx"
-st=$(GIT_OPTIONAL_LOCKS=0 GIT_INDEX_FILE="$idx" git status --porcelain=v2 -z --untracked-files=all --no-renames)
+GIT_OPTIONAL_LOCKS=0 GIT_INDEX_FILE="$idx" git status --porcelain=v2 -z --untracked-files=all --no-renames > "$st"
 i_tree=$(GIT_INDEX_FILE="$idx" git write-tree)
-printf '%s' "$st" | tr '\0' '\n' | awk '$1=="1" && substr($2,2,1)!="." {print $9}' | tr '\n' '\0' \
+tr '\0' '\n' < "$st" | awk '$1=="1" && substr($2,2,1)!="." {print $9}' | tr '\n' '\0' \
   | GIT_INDEX_FILE="$idx" git update-index -z --remove --stdin
 w_tree=$(GIT_INDEX_FILE="$idx" git write-tree)
-printf '%s' "$st" | tr '\0' '\n' | awk '$1=="?" {print $2}' | tr '\n' '\0' \
+tr '\0' '\n' < "$st" | awk '$1=="?" {print $2}' | tr '\n' '\0' \
   | GIT_INDEX_FILE="$uidx" git update-index -z --add --remove --stdin
 u_tree=$(GIT_INDEX_FILE="$uidx" git write-tree)
 head=$(git rev-parse HEAD)
@@ -38,7 +40,7 @@ i=$(echo index | git commit-tree --no-gpg-sign "$i_tree" -p "$head")
 u=$(echo untracked | git commit-tree --no-gpg-sign "$u_tree")
 w=$(echo wip | git commit-tree --no-gpg-sign "$w_tree" -p "$head" -p "$i" -p "$u")
 git update-ref --create-reflog -m raw refs/heads/raw/main "$w" 0000000000000000000000000000000000000000
-rm -f "$idx" "$uidx"
+rm -f "$idx" "$uidx" "$st"
 """
 
 
@@ -50,6 +52,8 @@ def sh(cwd: Path, *args: str) -> str:
 
 
 def build_repo(root: Path, files: int) -> Path:
+    """`files` committed files, packed; then the user's index refreshed a second later, as a
+    real one is (files written in the same second as the index are hashed again)."""
     repo = root / "repo"
     repo.mkdir()
     sh(repo, "git", "init", "-q", "-b", "main")
@@ -62,19 +66,24 @@ def build_repo(root: Path, files: int) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "base")
     sh(repo, "git", "gc", "-q")
-    # 60 changed files: 40 modified (10 of them staged), 5 deleted, 15 untracked.
-    for n in range(40):
-        path = repo / f"d{n:03d}" / "f000.txt"
-        path.write_text(path.read_text() + "changed\n")
-        if n < 10:
-            sh(repo, "git", "add", str(path.relative_to(repo)))
-    for n in range(5):
-        (repo / f"d{100 + n:03d}" / "f001.txt").unlink()
-    for n in range(15):
-        (repo / "new").mkdir(exist_ok=True)
-        (repo / "new" / f"u{n}.txt").write_text(f"untracked {n}\n")
-    sh(repo, "git", "status", "-s")  # the user's own git has refreshed the index, as usual
+    time.sleep(1.1)
+    sh(repo, "git", "status", "--porcelain")
     return repo
+
+
+def dirty(repo: Path, salt: str) -> None:
+    """60 changed files with content the object store has not seen (a session has just ended):
+    40 modified (10 of them staged), 5 deleted, 15 untracked."""
+    for n in range(40):
+        with open(repo / f"d{n:03d}" / "f000.txt", "a") as out:
+            out.write(f"changed {salt}\n")
+    sh(repo, "git", "add", *[f"d{n:03d}/f000.txt" for n in range(10)])
+    for n in range(5):
+        (repo / f"d{100 + n:03d}" / "f001.txt").unlink(missing_ok=True)
+    (repo / "new").mkdir(exist_ok=True)
+    for n in range(15):
+        (repo / "new" / f"u{n}.txt").write_text(f"untracked {n} {salt}\n")
+    sh(repo, "git", "status", "--porcelain")  # the user's own git has refreshed the index, as usual
 
 
 def build_transcript(path: Path, megabytes: int) -> Path:
@@ -104,6 +113,7 @@ def build_transcript(path: Path, megabytes: int) -> Path:
 def time_runs(runs: int, reset: list[str], command: list[str], cwd: Path, stdin: bytes | None = None) -> list[float]:
     times = []
     for _ in range(runs):
+        dirty(cwd, f"{time.time()}")
         subprocess.run(reset, cwd=cwd, check=False, capture_output=True)
         start = time.perf_counter()
         proc = subprocess.run(command, cwd=cwd, input=stdin, capture_output=True)
