@@ -16,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+# (label, code, optional third-party module the case needs)
 CASES = [
-    ("python -c pass", "pass"),
+    ("python -c pass", "pass", None),
     ("gitend's hook path (cli, hook, snapshot, git, message, secrets, transcript)",
-     "import gitend.cli, gitend.hook"),
-    ("  + GitPython (import git)", "import gitend.cli, gitend.hook, git"),
-    ("  + filelock", "import gitend.cli, gitend.hook, filelock"),
+     "import gitend.cli, gitend.hook", None),
+    ("  + GitPython (import git)", "import gitend.cli, gitend.hook, git", "git"),
+    ("  + filelock", "import gitend.cli, gitend.hook, filelock", "filelock"),
 ]
 
 
@@ -43,9 +44,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     base = None
-    for label, code in CASES:
-        missing = [m for m in ("git", "filelock") if f"import {m}" in code or f", {m}" in code]
-        if any(importlib.util.find_spec(m) is None for m in missing):
+    for label, code, needs in CASES:
+        if needs and importlib.util.find_spec(needs) is None:
             print(f"{label:75} (not installed)")
             continue
         ms = median_ms(code, args.runs, env)

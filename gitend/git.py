@@ -95,7 +95,7 @@ def run(
             start_new_session=timeout is not None,
         )
     except FileNotFoundError:
-        raise GitendError("git was not found on PATH; install git 2.31 or newer") from None
+        raise GitendError("git was not found on PATH; install git 2.38 or newer") from None
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -133,18 +133,6 @@ def test_head_naming_a_branch_that_does_not_exist_still_saves(repo: Path) -> Non
 
 
 @pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    return bare_remote(tmp_path / "dots.git")
-
-
-@pytest.fixture
-def laptop(hermetic: Path, remote: Path) -> Machine:
-    machine = Machine(hermetic)
-    machine.configure(remote)
-    return machine
-
-
-@pytest.fixture
 def proj(tmp_path: Path, laptop: Machine) -> Path:
     proj = project(tmp_path / "project")
     laptop.note(proj, "a.md", "a note worth keeping\n")
