@@ -67,10 +67,11 @@ def read_payload(stream: BinaryIO) -> Payload:
 
 
 def _read_bounded(stream: BinaryIO) -> bytes:
-    """Up to MAX_PAYLOAD bytes, waiting at most STDIN_WAIT_S for the writer to finish."""
+    """Up to MAX_PAYLOAD bytes, until end of input or a complete JSON object, waiting at most
+    STDIN_WAIT_S (a writer that leaves stdin open must not cost the budget)."""
     fd = stream.fileno()
     deadline = time.monotonic() + STDIN_WAIT_S
-    chunks, size = [], 0
+    data = b""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -80,11 +81,20 @@ def _read_bounded(stream: BinaryIO) -> bytes:
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_PAYLOAD:
+            return data
+        data += chunk
+        if len(data) > MAX_PAYLOAD:
             raise GitendError(f"hook payload on stdin is larger than {MAX_PAYLOAD // 1024} KiB")
-        chunks.append(chunk)
+        if data.rstrip().endswith(b"}") and _is_json(data):
+            return data
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data.decode("utf-8", "replace"))
+        return True
+    except (ValueError, RecursionError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -96,23 +106,37 @@ class Outcome:
     deferred: bool = False  # too much to hash now: the worker takes the snapshot
 
 
-def take_snapshot(repo: Repo, cfg: config.Config, payload: Payload, *, may_defer: bool = True) -> Outcome:
-    with lock.held(repo.git_dir / "gitend.lock", timeout=LOCK_WAIT_S, what=f"the work tree {repo.root}"):
-        repo.remove_stale_temp_indexes()
-        try:
-            cap = snapshot.capture(repo, cfg.snapshot, hash_limit=HASH_LIMIT if may_defer else None)
-        except snapshot.TooBig as big:
-            return Outcome(None, f"{big} to save: the background worker saves them", big.ref, deferred=True)
-        existing = cap.ref if cap.previous else None
-        if cap.empty:
-            return Outcome(None, "nothing to save: no uncommitted changes", existing)
-        if snapshot.unchanged_since_previous(repo, cap):
-            return Outcome(None, f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)  # type: ignore[union-attr]
-        session = transcript.read(payload.transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
-        text = message.compose(session, cap, session_id=payload.session_id, reason=payload.reason)
-        sha = snapshot.save(repo, cap, text)
-        ref = cap.ref.removeprefix("refs/heads/")
-        return Outcome(sha, f"saved {len(cap.files)} file(s) to {ref} as {sha[:10]}", cap.ref)
+def take_snapshot(repo: Repo, cfg: config.Config, payload: Payload, *, may_defer: bool = True,
+                  lock_wait_s: float = LOCK_WAIT_S) -> Outcome:
+    """Save the work tree. With `may_defer`, what does not fit in the session-end budget (too
+    much to hash, or another gitend saving this work tree) is left to the worker instead."""
+    try:
+        with lock.held(repo.git_dir / "gitend.lock", timeout=lock_wait_s, what=f"the work tree {repo.root}"):
+            return _take_snapshot(repo, cfg, payload, may_defer)
+    except lock.Busy:
+        if not may_defer:
+            raise
+        # The worker takes the work tree as it is then, so this session's last changes are in.
+        return Outcome(None, "another gitend is saving this work tree: the background worker saves it after",
+                       deferred=True)
+
+
+def _take_snapshot(repo: Repo, cfg: config.Config, payload: Payload, may_defer: bool) -> Outcome:
+    repo.remove_stale_temp_indexes()
+    try:
+        cap = snapshot.capture(repo, cfg.snapshot, hash_limit=HASH_LIMIT if may_defer else None)
+    except snapshot.TooBig as big:
+        return Outcome(None, f"{big} to save: the background worker saves them", big.ref, deferred=True)
+    existing = cap.ref if cap.previous else None
+    if cap.empty:
+        return Outcome(None, "nothing to save: no uncommitted changes", existing)
+    if snapshot.unchanged_since_previous(repo, cap):
+        return Outcome(None, f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)  # type: ignore[union-attr]
+    session = transcript.read(payload.transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
+    text = message.compose(session, cap, session_id=payload.session_id, reason=payload.reason)
+    sha = snapshot.save(repo, cap, text)
+    ref = cap.ref.removeprefix("refs/heads/")
+    return Outcome(sha, f"saved {len(cap.files)} file(s) to {ref} as {sha[:10]}", cap.ref)
 
 
 def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,

@@ -13,7 +13,7 @@ def converse(args: list[str], answers: list[str], env: dict[str, str], cwd: str 
     """Answer each prompt in turn; returns the exit code and everything shown on the terminal."""
     master, slave = os.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "gitend", *args], stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, **env, "TERM": "dumb"}, cwd=cwd, close_fds=True)
+                            env={**os.environ, "TERM": "dumb", **env}, cwd=cwd, close_fds=True)
     os.close(slave)
     shown, answered, deadline = b"", 0, time.monotonic() + timeout
     try:

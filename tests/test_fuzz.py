@@ -133,6 +133,19 @@ def test_payload_that_never_ends_is_given_up_on_time() -> None:
         os.close(write_fd)
 
 
+def test_complete_payload_on_stdin_left_open_is_taken_at_once() -> None:
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b'{"session_id": "s", "cwd": "/tmp", "reason": "logout"}\n')
+    try:
+        with os.fdopen(read_fd, "rb") as stream:
+            started = time.monotonic()
+            payload = hook.read_payload(stream)
+            assert time.monotonic() - started < 0.2
+    finally:
+        os.close(write_fd)
+    assert (payload.session_id, payload.reason) == ("s", "logout")
+
+
 # -- the hook's payload, as Claude Code sends it ----------------------------------------------
 
 

@@ -1,11 +1,13 @@
 """`gitend hook` as Claude Code runs it: never in the way, and says why when it cannot help."""
 from __future__ import annotations
 
+import fcntl
 import json
 from pathlib import Path
 
 import pytest
 
+from testing.machine import Machine
 from testing.repo import TRANSCRIPTS, git, gitend, init_repo, payload, write
 
 
@@ -126,3 +128,18 @@ def test_stale_temporary_index_of_a_killed_run_is_removed(repo: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not stale.exists()
     assert not list((repo / ".git").glob("gitend-index.*"))
+
+
+def test_a_work_tree_busy_past_the_budget_is_saved_by_the_worker(repo: Path, hermetic: Path) -> None:
+    # Another gitend holds the work tree's lock longer than a hook may wait: the session's
+    # work is handed to the background worker, which saves it once the lock is free.
+    with open(repo / ".git" / "gitend.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        write(repo / "late.txt", "written just before the session ended\n")
+        proc = gitend("hook", "--strict", cwd=repo, input=payload(repo))
+        assert proc.returncode == 0, proc.stderr
+        assert "the background worker saves it" in proc.stdout
+        assert git(repo, "branch", "--list", "wip/*") == ""
+    Machine(hermetic).wait_for_worker()
+    assert git(repo, "show", "wip/main^3:late.txt") == "written just before the session ended\n"
+    assert git(repo, "show", "wip/main:README.md") == "edited\n"
