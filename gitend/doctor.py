@@ -54,7 +54,12 @@ def _config() -> Iterator[str | Problem]:
 
 
 def _hook() -> Iterator[str | Problem]:
-    record = install.load_record()
+    try:
+        record = install.load_record()
+    except GitendError:
+        record = {}
+        yield (f"{install.record_path()}, gitend's install record, is unreadable or damaged",
+               "remove it, then run `gitend install` again (uninstall needs it to undo exactly what install did)")
     path = install.settings_path(record.get("settings"))
     try:
         data, raw = install.read_settings(path)
@@ -62,18 +67,30 @@ def _hook() -> Iterator[str | Problem]:
         yield str(exc), "fix the file, then run `gitend install`"
         return
     session_end = (data.get("hooks") or {}).get("SessionEnd") if isinstance(data.get("hooks"), dict) else None
-    ours = install.our_entries(session_end) if isinstance(session_end, list) else []
-    if not ours:
+    session_end = session_end if isinstance(session_end, list) else []
+    hooks = install.gitend_hooks(session_end)  # gitend's own entry, or the user's per-reason ones
+    if not hooks:
         yield f"no SessionEnd hook for gitend in {path}", "run `gitend install`"
         return
-    hook = ours[0]
-    command = hook["command"]
-    if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
-        yield f"the hook runs `{command}`, which is not found", "run `gitend install` again from this install"
-    timeout = hook.get("timeout")
-    if not isinstance(timeout, (int, float)) or timeout < 2:
+    ours = [id(hook) for hook in install.our_entries(session_end)]  # the rest are the user's per-reason entries
+    for command in dict.fromkeys(hook["command"] for hook in hooks):
+        if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
+            mine = any(id(hook) in ours for hook in hooks if hook["command"] == command)
+            yield (f"the hook runs `{command}`, which is not found",
+                   "run `gitend install` again from this install" if mine else
+                   "put gitend's full path in the `command` of your own gitend entries")
+    untimed = [hook for hook in hooks if not isinstance(hook.get("timeout"), (int, float)) or hook["timeout"] < 2]
+    if untimed:
         yield ("the hook has no timeout, so Claude Code cancels it after the shared 1.5 s budget",
-               "run `gitend install` again (it sets a timeout of 10 s)")
+               "run `gitend install` again (it sets a timeout of 10 s)" if all(id(h) in ours for h in untimed) else
+               'add "timeout": 10 to each of your own gitend entries')
+    missing = install.uncovered_reasons(session_end)
+    if missing:
+        # Saving on some reasons only (clear, say) is a choice hooks-examples/ shows: say it, not a problem.
+        yield (f"note: your gitend entries in {path} run for the matchers "
+               f"{', '.join(install.per_reason_matchers(session_end))} only, so a session ending with "
+               f"{', '.join(missing)} is not saved; a matcher of \"*\" saves on every reason")
+    timeout = hooks[0].get("timeout")
     if data.get("disableAllHooks"):
         yield f"disableAllHooks is true in {path}: no hook runs", "remove it, or set it to false"
     yield f"SessionEnd hook in {path} (timeout {timeout} s)"
@@ -94,6 +111,10 @@ def _dotfiles() -> Iterator[str | Problem]:
     except GitendError as exc:
         yield str(exc), "fix the dotfile repo, or `gitend install --dotfiles DIR --remote URL`"
         return
+    hook = install.hooks_dir(repo)[0] / "pre-push"
+    if not (install.is_our_hook(hook) and os.access(hook, os.X_OK)):
+        yield (f"{hook} is not gitend's pre-push hook, so pushes from the dotfile repo skip the secret review",
+               f"run `gitend install --dotfiles {repo.root}` (a hook of yours there is kept and runs after it)")
     remote = cfg.memory.remote
     try:
         repo.git("ls-remote", "--heads", remote, timeout=REMOTE_TIMEOUT_S, env=repo.batch_ssh_env())

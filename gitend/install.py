@@ -2,6 +2,10 @@
 memory.repo and the dotfile repo's pre-push hook. `gitend uninstall` undoes exactly what
 install recorded in <state>/install.json.
 
+gitend's own settings entry is a gitend hook in a catch-all matcher group (matcher absent,
+"" or "*"); only such entries are updated, de-duplicated and removed. gitend hooks under a
+specific matcher are the user's own per-reason setup and are never touched.
+
 Settings are merged, never clobbered: other keys and hooks keep their order, the file its
 indent, final newline, mode and symlink. The first backup, `settings.json.gitend-backup`,
 is never overwritten (it stays the pre-gitend original); later ones get a timestamp.
@@ -27,6 +31,10 @@ from gitend.git import Repo, run
 
 Json = dict[str, Any]
 TIMEOUT_S = 10  # a per-hook timeout raises Claude Code's shared 1.5 s SessionEnd budget
+CATCH_ALL = (None, "", "*")  # matchers that match every reason
+# The SessionEnd reasons Claude Code sends (research/claude-code-facts.md §1.3); `other` stands
+# for every reason without a name of its own.
+REASONS = ("clear", "resume", "logout", "prompt_input_exit", "other")
 MARKER = "# gitend pre-push hook"
 CHAINED = "pre-push.gitend-chained"
 PRE_PUSH = f"""#!/bin/sh
@@ -51,15 +59,21 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
     command = gitend_command()
     path = settings_path(settings)
     previous = load_record()
-    raw, new, created, updating = _merged_settings(path, command)  # refuses before anything changes
+    raw, new, created, updating, theirs = _merged_settings(path, command)  # refuses before anything changes
     target, lines = _dotfile_repo(dotfiles, remote) if dotfiles else (None, [])
     same = previous.get("settings") == str(path)
     earlier = previous.get("created", {}) if same else {}
     record: Json = {"settings": str(path), "created": {k: v or bool(earlier.get(k)) for k, v in created.items()},
                     "backup": previous.get("backup") if same else None, "config": None,
-                    "pre_push": previous.get("pre_push")}
+                    "pre_push": previous.get("pre_push"), "memory_repo": previous.get("memory_repo")}
     try:
-        lines.append(_write_settings(path, raw, new, updating, record))
+        if theirs and not updating:
+            lines.append(f"left {path} unchanged: your own gitend entries there already run the hook (matchers "
+                         f"{', '.join(theirs)}); adding gitend's would run it twice")
+        else:
+            lines.append(_write_settings(path, raw, new, updating, record))
+        if previous.get("settings") and not same:  # one settings file holds gitend's entry, not two
+            lines += _move_out_of(Path(previous["settings"]), previous.get("created", {}), path)
         lines += _install_config(previous.get("config"), record)
         if target is not None:
             lines += _set_memory_repo(str(target), record)
@@ -80,10 +94,11 @@ def uninstall(settings: str | None) -> list[str]:
     try:
         lines = _remove_from_settings(path, created)
         lines += _uninstall_pre_push(record.get("pre_push"))
-        lines += _uninstall_config(record.get("config"))
+        lines += _uninstall_config(record.get("config"))  # first: a starter config still as written goes whole
+        lines += _uninstall_memory_repo(record.get("memory_repo"))
     except OSError as exc:
         raise _os_error(exc) from None
-    _record_path().unlink(missing_ok=True)
+    record_path().unlink(missing_ok=True)
     return lines or ["nothing to remove: gitend is not installed"]
 
 
@@ -149,9 +164,51 @@ def _is_ours(hook: Any) -> bool:
     return len(words) > 1 and Path(str(words[0])).name in ("gitend", "gitend.exe") and words[1] == "hook"
 
 
-def our_entries(session_end: list[Any]) -> list[Json]:
-    return [hook for group in session_end if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+def _gitend_groups(session_end: list[Any]) -> list[tuple[Json, Json]]:
+    """(matcher group, hook) for every gitend hook under SessionEnd."""
+    return [(group, hook) for group in session_end if isinstance(group, dict) and isinstance(group.get("hooks"), list)
             for hook in group["hooks"] if _is_ours(hook)]
+
+
+def _catch_all(group: Json) -> bool:
+    return group.get("matcher") in CATCH_ALL
+
+
+def gitend_hooks(session_end: list[Any]) -> list[Json]:
+    """Every gitend hook: gitend's own entries and the user's per-reason ones."""
+    return [hook for _, hook in _gitend_groups(session_end)]
+
+
+def our_entries(session_end: list[Any]) -> list[Json]:
+    """gitend's own entries: gitend hooks in a catch-all matcher group."""
+    return [hook for group, hook in _gitend_groups(session_end) if _catch_all(group)]
+
+
+def per_reason_matchers(session_end: list[Any]) -> list[str]:
+    """The matchers, as JSON, of the user's own gitend entries: the ones under a specific matcher."""
+    return list(dict.fromkeys(json.dumps(group.get("matcher")) for group, _ in _gitend_groups(session_end)
+                              if not _catch_all(group)))
+
+
+def _matches(matcher: Any, reason: str) -> bool:
+    """Claude Code's rule (research/claude-code-facts.md §1.4): a matcher of letters, digits, `_`,
+    `-`, spaces, `,` and `|` is an exact name or a list of them; anything else is a regex."""
+    if matcher in CATCH_ALL:
+        return True
+    if not isinstance(matcher, str):
+        return False
+    if re.fullmatch(r"[A-Za-z0-9_\- ,|]*", matcher):
+        return reason in (name.strip() for name in re.split(r"[|,]", matcher))
+    try:
+        return re.search(matcher, reason) is not None
+    except re.error:
+        return False
+
+
+def uncovered_reasons(session_end: list[Any]) -> list[str]:
+    """The session-end reasons for which no gitend hook runs."""
+    matchers = [group.get("matcher") for group, _ in _gitend_groups(session_end)]
+    return [reason for reason in REASONS if not any(_matches(m, reason) for m in matchers)]
 
 
 def _drop(session_end: list[Any], doomed: list[Json]) -> None:
@@ -165,20 +222,22 @@ def _drop(session_end: list[Any], doomed: list[Json]) -> None:
                 session_end[:] = [g for g in session_end if g is not group]
 
 
-def _merged_settings(path: Path, command: str) -> tuple[bytes | None, bytes, dict[str, bool], bool]:
+def _merged_settings(path: Path, command: str) -> tuple[bytes | None, bytes, dict[str, bool], bool, list[str]]:
     data, raw = read_settings(path)
     created = {"file": raw is None, "hooks": "hooks" not in data}
     hooks = _member(data, "hooks", dict, path, create=True, label="hooks")
     created["SessionEnd"] = "SessionEnd" not in hooks
     session_end = _member(hooks, "SessionEnd", list, path, create=True, label="hooks.SessionEnd")
     entry = {"type": "command", "command": command, "args": ["hook"], "timeout": TIMEOUT_S}
-    ours = our_entries(session_end)
+    ours, theirs = our_entries(session_end), per_reason_matchers(session_end)
     if ours:  # an older gitend entry: update it where it is, drop any duplicates
         ours[0].update(entry)
         _drop(session_end, ours[1:])
+    elif theirs:  # only the user's own per-reason entries: they stay as they are, and alone
+        return raw, raw or b"", created, False, theirs
     else:
         session_end.append({"matcher": "*", "hooks": [entry]})
-    return raw, _dump(data, raw), created, bool(ours)
+    return raw, _dump(data, raw), created, bool(ours), theirs
 
 
 def _indent(text: str) -> str | int | None:
@@ -231,6 +290,14 @@ def _write_settings(path: Path, raw: bytes | None, new: bytes, updating: bool, r
     _replace_file(path, new)
     done = "updated the SessionEnd hook in" if updating else "added the SessionEnd hook to"
     return f"{done} {path}" + (f" (backup: {backup})" if backup else "")
+
+
+def _move_out_of(old: Path, created: dict[str, bool], new: Path) -> list[str]:
+    """Install went to another settings file: gitend's entry leaves the one it was in."""
+    try:
+        return [f"{line}, as install now uses {new}" for line in _remove_from_settings(old, created)]
+    except GitendError as exc:
+        return [f"could not remove the SessionEnd hook from {old}, which install used before: {exc}"]
 
 
 def _remove_from_settings(path: Path, created: dict[str, bool]) -> list[str]:
@@ -294,6 +361,40 @@ def _with_memory_repo(text: str, value: str) -> str:
     return "".join(lines)
 
 
+def _repo_and_rest(text: str) -> tuple[Any, Any]:
+    """memory.repo in a config's text, and everything else in it."""
+    import yaml  # deferred, as in config.py
+
+    data = yaml.safe_load(text) or {}
+    memory = dict(data.get("memory") or {})
+    repo = memory.pop("repo", None)
+    return repo, {**data, "memory": memory} if memory else {k: v for k, v in data.items() if k != "memory"}
+
+
+def _changed_lines(old: str, new: str) -> tuple[str, str]:
+    """The run of lines in `old` that `new` replaced, and what replaced them."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    return "".join(a[start:len(a) - end]), "".join(b[start:len(b) - end])
+
+
+def _memory_repo_edit(earlier: Json | None, path: Path, old: str, new: str, value: str) -> Json | None:
+    """What uninstall needs to put memory.repo back as it was before gitend's first edit."""
+    original, previous = old, _repo_and_rest(old)[0]
+    if (earlier and earlier["path"] == str(path) and previous == earlier.get("value") and earlier["after"]
+            and old.count(earlier["after"]) == 1):  # the earlier install's edit is still there: undo it first
+        original, previous = old.replace(earlier["after"], earlier["before"]), earlier.get("previous")
+    before, after = _changed_lines(original, new)
+    if before == after:
+        return None  # back where it was before gitend: nothing to undo
+    return {"path": str(path), "value": value, "previous": previous, "before": before, "after": after}
+
+
 def _set_memory_repo(value: str, record: Json) -> list[str]:
     import yaml  # deferred, as in config.py
 
@@ -314,9 +415,31 @@ def _set_memory_repo(value: str, record: Json) -> list[str]:
     except GitendError:
         _replace_file(path, old.encode("utf-8"))
         raise
+    record["memory_repo"] = _memory_repo_edit(record["memory_repo"], path, old, new, value)
     if record["config"] and record["config"]["path"] == str(path):
         record["config"]["sha256"] = _sha256(path)  # still the starter we wrote, now with repo set
     return [f"set memory.repo to {value} in {path}"]
+
+
+def _uninstall_memory_repo(info: Json | None) -> list[str]:
+    """Put back the memory.repo line install changed, if it is still what install wrote."""
+    import yaml  # deferred, as in config.py
+
+    if not info or not os.path.lexists(info["path"]):
+        return []
+    path = Path(info["path"])
+    text = path.read_text(encoding="utf-8")
+    restored = text.replace(info["after"], info["before"])
+    try:
+        repo, rest = _repo_and_rest(text)
+        same = (text.count(info["after"]) == 1 and repo == info.get("value")
+                and _repo_and_rest(restored) == (info.get("previous"), rest))  # only memory.repo changes back
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        same = False
+    if not same:
+        return [f"kept memory.repo in {path}: it is not what install set any more"]
+    _replace_file(path, restored.encode("utf-8"))
+    return [f"set memory.repo in {path} back to {json.dumps(info.get('previous'))}"]
 
 
 # -- the dotfile repo -------------------------------------------------------------------
@@ -338,7 +461,7 @@ def _dotfile_repo(dotfiles: str, remote: str | None) -> tuple[Path, list[str]]:
     return target, lines
 
 
-def _hooks_dir(repo: Repo) -> tuple[Path, str]:
+def hooks_dir(repo: Repo) -> tuple[Path, str]:
     """Where git looks for this repo's hooks, and the config scope that said so."""
     # gitend's own git calls pin core.hooksPath on the command line ("command" scope);
     # the user's setting is the last one from a config file.
@@ -350,7 +473,7 @@ def _hooks_dir(repo: Repo) -> tuple[Path, str]:
     return repo.root / Path(value).expanduser(), scope  # relative: to the work tree root, as git runs hooks
 
 
-def _is_our_hook(hook: Path) -> bool:
+def is_our_hook(hook: Path) -> bool:
     try:
         return MARKER.encode() in hook.read_bytes()[:4096]
     except OSError:
@@ -358,10 +481,10 @@ def _is_our_hook(hook: Path) -> bool:
 
 
 def _install_pre_push(repo: Repo, command: str, record: Json) -> list[str]:
-    folder, scope = _hooks_dir(repo)
+    folder, scope = hooks_dir(repo)
     hook, chained = folder / "pre-push", folder / CHAINED
     folder.mkdir(parents=True, exist_ok=True)
-    if os.path.lexists(hook) and not _is_our_hook(hook):
+    if os.path.lexists(hook) and not is_our_hook(hook):
         if os.path.lexists(chained):
             raise GitendError(f"{hook} and {chained} both exist; merge them into one by hand, then run this again")
         os.replace(hook, chained)
@@ -386,7 +509,7 @@ def _uninstall_pre_push(info: Json | None) -> list[str]:
         return []
     hook = Path(info["path"])
     chained = hook.with_name(CHAINED)
-    if os.path.lexists(hook) and not _is_our_hook(hook):
+    if os.path.lexists(hook) and not is_our_hook(hook):
         return [f"left {hook} alone: it is not gitend's any more"]
     if not os.path.lexists(hook) and not os.path.lexists(chained):
         return []
@@ -408,23 +531,36 @@ def _uninstall_config(info: Json | None) -> list[str]:
 
 # -- the install record -----------------------------------------------------------------
 
-def _record_path() -> Path:
+def record_path() -> Path:
     return paths.state_dir() / "install.json"
+
+
+# Each part of the record: its type, and the text fields it must have when present.
+_RECORD = {"settings": (str, ()), "created": (dict, ()), "backup": (str, ()), "config": (dict, ("path",)),
+           "pre_push": (dict, ("path",)), "memory_repo": (dict, ("path", "before", "after"))}
+
+
+def _well_formed(data: Any) -> bool:
+    return isinstance(data, dict) and all(
+        data.get(key) is None or isinstance(data[key], kind) and all(isinstance(data[key].get(f), str) for f in fields)
+        for key, (kind, fields) in _RECORD.items())
 
 
 def load_record() -> Json:
     try:
-        data = json.loads(_record_path().read_text(encoding="utf-8"))
+        data = json.loads(record_path().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        raise GitendError(f"cannot read {_record_path()}; remove it, then run this again") from None
-    return data if isinstance(data, dict) else {}
+        data = None
+    if not _well_formed(data):
+        raise GitendError(f"cannot read {record_path()}, gitend's install record; remove it, then run this again")
+    return data
 
 
 def _save_record(record: Json) -> None:
     try:
-        _record_path().parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(_record_path(), (json.dumps(record, indent=2) + "\n").encode())
+        record_path().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(record_path(), (json.dumps(record, indent=2) + "\n").encode())
     except OSError as exc:
         raise _os_error(exc) from None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,15 @@ def test_gitend_config_variable_names_the_file(tmp_path: Path, monkeypatch: pyte
     ("- a\n- b\n", "the top level must be a mapping"),
     ("snapshot: [1]\n", "'snapshot' must be a mapping"),
     ("snapshot:\n  enabled: [\n", "not valid YAML at line"),
+    ("push:\n  timeout_s: .inf\n", "'push.timeout_s' must be a finite number, got inf"),
+    ("push:\n  timeout_s: .nan\n", "'push.timeout_s' must be a finite number, got nan"),
+    ("push:\n  timeout_s: 1.0e+300\n", "'push.timeout_s' must be greater than 0 and at most 3600, got 1e+300"),
+    ("push:\n  timeout_s: 3601\n", "'push.timeout_s' must be greater than 0 and at most 3600, got 3601"),
+    ("push:\n  timeout_s: 0\n", "'push.timeout_s' must be greater than 0"),
+    ("push:\n  timeout_s: " + "9" * 400 + "\n", "'push.timeout_s' must be a finite number"),
+    ("snapshot:\n  max_file_mb: -.inf\n", "'snapshot.max_file_mb' must be a finite number"),
+    ("snapshot:\n  max_file_mb: 1.0e+12\n", "'snapshot.max_file_mb' must be greater than 0 and at most 1048576"),
+    ("transcript:\n  tail_kb: " + "9" * 400 + "\n", "'transcript.tail_kb' must be between 0 and 1048576"),
 ])
 def test_bad_user_config_is_one_line_naming_key_and_file(hermetic: Path, text: str, expected: str) -> None:
     path = user_config(hermetic, text)
@@ -113,3 +123,28 @@ def test_undecodable_and_unreadable_files(hermetic: Path) -> None:
 def test_empty_file_and_empty_sections_are_fine(hermetic: Path) -> None:
     user_config(hermetic, "# nothing yet\nsnapshot:\n")
     assert config.load(None) == config.Config(sources=(str(hermetic / ".config/gitend/config.yaml"),))
+
+
+def test_numbers_at_their_limits_are_fine(hermetic: Path) -> None:
+    user_config(hermetic, "push:\n  timeout_s: 3600\nsnapshot:\n  max_file_mb: 0.001\n"
+                          "transcript:\n  head_kb: 0\n  tail_kb: 1048576\n")
+    cfg = config.load(None)
+    assert cfg.push.timeout_s == 3600.0 and cfg.snapshot.max_file_mb == 0.001 and cfg.transcript.tail_kb == 1 << 20
+
+
+@pytest.mark.parametrize("where", ["user", "repository"])
+def test_a_config_file_over_64_kib_is_refused_before_parsing(hermetic: Path, tmp_path: Path, where: str) -> None:
+    text = "snapshot:\n" + "".join(f"  # padding line {n}\n" for n in range(30_000)) + "  enabled: true\n"
+    assert len(text) > 64 << 10
+    path = user_config(hermetic, text) if where == "user" else tmp_path / ".gitend.yaml"
+    if where == "repository":
+        path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(GitendError) as info:
+        config.load(tmp_path)
+    assert time.monotonic() - started < 0.5
+    message = str(info.value)
+    assert f"config error in {path}: larger than 64 KiB" in message and "\n" not in message
+    path.write_text("snapshot:\n" + "".join(f"  # padding line {n}\n" for n in range(2_000)) + "  enabled: false\n")
+    assert len(path.read_bytes()) < 64 << 10  # a long, commented file is still fine
+    assert config.load(tmp_path).snapshot.enabled is False

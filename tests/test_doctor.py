@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from gitend import install
 from testing.machine import Machine, bare_remote, project
 from testing.repo import gitend, write
 
@@ -67,3 +68,58 @@ def test_status_at_a_glance(hermetic: Path, tmp_path: Path) -> None:
     assert machine.gitend("push").returncode == 0
     text = machine.gitend("status").stdout
     assert "nothing queued" in text and "last" in text and "pushed to origin" in text
+
+
+def settings_with(home: Path, example: str) -> Path:
+    """A hooks example as the user's settings, running this very gitend."""
+    data = json.loads((Path(__file__).parents[1] / "hooks-examples" / example).read_text())
+    for group in data["hooks"]["SessionEnd"]:
+        for hook in group["hooks"]:
+            hook["command"] = install.gitend_command()
+    return write(home / ".claude" / "settings.json", json.dumps(data, indent=2) + "\n")
+
+
+def test_per_reason_entries_covering_every_reason_are_fine(hermetic: Path) -> None:
+    settings_with(hermetic, "settings-per-reason.json")
+    code, out = doctor(hermetic)
+    assert code == 0, out
+    assert "everything looks right" in out
+
+
+def test_per_reason_entries_missing_reasons_are_pointed_out(hermetic: Path) -> None:
+    path = settings_with(hermetic, "settings-clear-only.json")
+    assert gitend("install", cwd=hermetic).returncode == 0  # leaves the user's entry alone...
+    code, out = doctor(hermetic)
+    assert code == 0, out  # ...a choice hooks-examples/ shows, so not a problem, but doctor says what it misses
+    assert (f'note: your gitend entries in {path} run for the matchers "clear" only, so a session ending with '
+            "resume, logout, prompt_input_exit, other is not saved") in out
+
+
+def test_a_missing_pre_push_hook_is_a_problem(hermetic: Path, tmp_path: Path) -> None:
+    remote = bare_remote(tmp_path / "dots.git")
+    proc = gitend("install", "--dotfiles", str(hermetic / "dots"), "--remote", str(remote), cwd=hermetic)
+    assert proc.returncode == 0, proc.stderr
+    hook = hermetic / "dots" / ".git" / "hooks" / "pre-push"
+    hook.unlink()
+    code, out = doctor(hermetic)
+    assert code == 1
+    assert f"problem {hook} is not gitend's pre-push hook" in out
+    assert f"fix: run `gitend install --dotfiles {hermetic / 'dots'}`" in out
+    assert out.count("fix:") == 1
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    hook.chmod(0o755)
+    assert f"problem {hook} is not gitend's pre-push hook" in doctor(hermetic)[1]
+    assert gitend("install", "--dotfiles", str(hermetic / "dots"), cwd=hermetic).returncode == 0
+    assert doctor(hermetic)[0] == 0
+
+
+def test_a_damaged_install_record_is_one_problem_among_the_checks(hermetic: Path) -> None:
+    assert gitend("install", cwd=hermetic).returncode == 0
+    record = hermetic / ".local" / "state" / "gitend" / "install.json"
+    record.write_text("{ not json")
+    code, out = doctor(hermetic)
+    assert code == 1 and "Traceback" not in out
+    assert f"problem {record}, gitend's install record, is unreadable or damaged" in out
+    assert "fix: remove it, then run `gitend install` again" in out
+    assert "ok      git version" in out and "SessionEnd hook in" in out and "queue:" in out
+    assert out.count("fix:") == 1

@@ -190,21 +190,88 @@ def test_backup_holds_the_original_and_is_never_overwritten(hermetic: Path) -> N
     assert len(list(path.parent.glob("settings.json.gitend-backup*"))) == 2
 
 
-def test_an_older_gitend_entry_is_updated_in_place_and_duplicates_dropped(hermetic: Path) -> None:
+def test_gitends_catch_all_entry_is_updated_in_place_and_the_users_per_reason_entries_kept(hermetic: Path) -> None:
     settings = json.loads(json.dumps(USER_SETTINGS))
     clear_group = settings["hooks"]["SessionEnd"][0]
     clear_group["hooks"].append({"type": "command", "command": "gitend hook", "statusMessage": "saving"})
+    users = json.loads(json.dumps(settings))  # the user's own per-reason entry is part of their settings
     settings["hooks"]["SessionEnd"].append({"matcher": "*", "hooks": [
-        {"type": "command", "command": "/old/venv/bin/gitend", "args": ["hook"]}]})
+        {"type": "command", "command": "/old/venv/bin/gitend", "args": ["hook"], "statusMessage": "bye"}]})
+    settings["hooks"]["SessionEnd"].append({"matcher": "", "hooks": [{"type": "command", "command": "gitend hook"}]})
     path = write(settings_file(hermetic), standard(settings))
     assert "updated the SessionEnd hook" in ok("install")
     data = json.loads(path.read_text())
-    assert gitend_hooks(data) == [{"type": "command", "command": install.gitend_command(),
-                                   "statusMessage": "saving", "args": ["hook"], "timeout": 10}]
-    assert data["hooks"]["SessionEnd"][0]["matcher"] == "clear"  # the user's matcher stays
-    assert len(data["hooks"]["SessionEnd"]) == 2  # the duplicate's group went with it
+    assert data["hooks"]["SessionEnd"][0] == clear_group  # untouched
+    assert data["hooks"]["SessionEnd"][-1] == {"matcher": "*", "hooks": [
+        {"type": "command", "command": install.gitend_command(), "args": ["hook"], "statusMessage": "bye",
+         "timeout": 10}]}
+    assert len(data["hooks"]["SessionEnd"]) == 3  # the duplicate's group went with it
     ok("uninstall")
-    assert json.loads(path.read_text()) == USER_SETTINGS
+    assert json.loads(path.read_text()) == users
+
+
+@pytest.mark.parametrize("example", ["settings-per-reason.json", "settings-clear-only.json"])
+def test_the_users_own_per_reason_entries_are_left_alone(hermetic: Path, example: str) -> None:
+    original = (Path(__file__).parents[1] / "hooks-examples" / example).read_bytes()
+    path = write(settings_file(hermetic), original)
+    matchers = [g["matcher"] for g in json.loads(original)["hooks"]["SessionEnd"]]
+    out = ok("install")
+    assert f"left {path} unchanged: your own gitend entries there already run the hook (matchers " in out
+    assert all(f'"{matcher}"' in out.splitlines()[0] for matcher in matchers)
+    assert path.read_bytes() == original and not list(path.parent.glob("*.gitend-backup*"))
+    assert "left" in ok("install") and path.read_bytes() == original
+    ok("uninstall")
+    assert path.read_bytes() == original
+
+
+@pytest.mark.parametrize("matchers, missing", [
+    (["*"], []),
+    ([None], []),
+    ([""], []),
+    (["clear"], ["resume", "logout", "prompt_input_exit", "other"]),
+    (["clear", "logout|prompt_input_exit|resume|other"], []),
+    (["clear,resume", "logout | prompt_input_exit|other"], []),
+    (["clear|other"], ["resume", "logout", "prompt_input_exit"]),
+    (["^(?!clear$)"], ["clear"]),
+    (["Clear|Other"], list(install.REASONS)),
+    (["(unclosed"], list(install.REASONS)),
+    ([7], list(install.REASONS)),
+])
+def test_uncovered_reasons_follow_claude_codes_matcher_rule(matchers: list[Any], missing: list[str]) -> None:
+    entry = {"type": "command", "command": "gitend", "args": ["hook"]}
+    groups = [{"hooks": [entry]} if m is None else {"matcher": m, "hooks": [entry]} for m in matchers]
+    groups.append({"matcher": "resume", "hooks": [{"type": "command", "command": "notify-send"}]})  # not gitend
+    assert install.uncovered_reasons(groups) == missing
+
+
+def test_installing_into_another_settings_file_moves_the_hook(hermetic: Path, tmp_path: Path) -> None:
+    first = write(tmp_path / "a" / "settings.json", standard(USER_SETTINGS))
+    second = tmp_path / "b" / "settings.json"
+    ok("install", "--settings", str(first))
+    out = ok("install", "--settings", str(second))
+    assert f"added the SessionEnd hook to {second}" in out
+    assert f"removed the SessionEnd hook from {first}, as install now uses {second}" in out
+    assert first.read_bytes() == standard(USER_SETTINGS)
+    assert len(gitend_hooks(json.loads(second.read_text()))) == 1
+    ok("uninstall")
+    assert first.read_bytes() == standard(USER_SETTINGS) and not second.exists()
+
+
+def test_a_damaged_old_settings_file_does_not_stop_the_move(hermetic: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    ok("install", "--settings", str(first))
+    first.write_text("{ broken")
+    out = ok("install", "--settings", str(second))
+    assert f"could not remove the SessionEnd hook from {first}" in out and "not valid JSON" in out
+    assert len(gitend_hooks(json.loads(second.read_text()))) == 1
+
+
+@pytest.mark.parametrize("record", ["{not json", '["a list"]', '{"settings": 5}', '{"pre_push": {"chained": true}}',
+                                    '{"memory_repo": {"path": "/x"}}'])
+def test_a_damaged_install_record_is_one_line(hermetic: Path, record: str) -> None:
+    write(paths.state_dir() / "install.json", record)
+    assert "install.json, gitend's install record; remove it, then run this again" in refused("uninstall")
+    assert "remove it" in refused("install")
 
 
 @pytest.mark.parametrize("indent", [4, "\t", None])
@@ -316,6 +383,40 @@ def test_memory_repo_line_edit(hermetic: Path, tmp_path: Path, original: str, ex
     path = write(paths.config_file(), original)
     ok("install", "--dotfiles", str(dots))
     assert path.read_text() == expected.format(dots=dots)
+
+
+@pytest.mark.parametrize("original", [
+    "# my gitend settings\nmemory:\n  # where my dotfiles live\n  repo: /old/dots  # mine\n  path: notes\n",
+    "memory:\n    enabled: true\n",
+    "push:\n  background: true",
+    "memory: # notes\n  path: x\nreview:\n  allow: []\n",
+])
+def test_uninstall_puts_memory_repo_back(hermetic: Path, tmp_path: Path, original: str) -> None:
+    first, second = init_repo(tmp_path / "first"), init_repo(tmp_path / "second")
+    path = write(paths.config_file(), original)
+    previous = config.load(None).memory.repo
+    ok("install", "--dotfiles", str(first))
+    ok("install", "--dotfiles", str(second))  # a second edit: uninstall still goes back to the original
+    assert config.load(None).memory.repo == str(second)
+    out = ok("uninstall")
+    assert f"set memory.repo in {path} back to {json.dumps(previous)}" in out
+    assert path.read_text() == original
+
+
+def test_uninstall_keeps_a_memory_repo_the_user_changed(hermetic: Path, tmp_path: Path) -> None:
+    dots = init_repo(tmp_path / "dots")
+    path = write(paths.config_file(), "memory:\n  repo: null\n")
+    ok("install", "--dotfiles", str(dots))
+    path.write_text("memory:\n  repo: /my/own/dots\n")
+    assert f"kept memory.repo in {path}" in ok("uninstall")
+    assert path.read_text() == "memory:\n  repo: /my/own/dots\n"
+
+
+def test_uninstall_removes_a_starter_config_with_memory_repo_set(hermetic: Path, tmp_path: Path) -> None:
+    dots = init_repo(tmp_path / "dots")
+    ok("install", "--dotfiles", str(dots))
+    assert "removed the starter config" in ok("uninstall")
+    assert not paths.config_file().exists()
 
 
 def test_a_config_the_line_edit_cannot_handle_is_refused_and_kept(hermetic: Path, tmp_path: Path) -> None:
