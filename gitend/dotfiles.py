@@ -49,8 +49,9 @@ def open_repo(path: str) -> tuple[Repo, str]:
 
 
 def commit_folder(repo: Repo, folder: str, message: str) -> str | None:
-    """Commit exactly what is in `folder` (nothing else the user has staged); None if unchanged."""
-    repo.git("add", "-A", "--", folder)
+    """Commit exactly what is in `folder` (nothing else the user has staged); None if unchanged.
+    gitend owns that folder: it is added even where the repo's .gitignore ignores it (`*` + `!keep`)."""
+    repo.git("add", "-A", "-f", "--", folder)
     if not repo.git("diff", "--cached", "--name-only", "-z", "--", folder):
         return None
     repo.git("commit", "-q", "--no-verify", "--no-gpg-sign", "-m", f"{message}\n\n{TRAILER}: {folder}\n",
@@ -98,6 +99,14 @@ def outgoing(repo: Repo, branch: str, remote: str) -> list[str]:
     """rev-list arguments for the local commits the remote does not have yet."""
     upstream = f"refs/remotes/{remote}/{branch}"
     return ["HEAD", f"^{upstream}"] if repo.refs(upstream) else ["HEAD", "--not", f"--remotes={remote}"]
+
+
+def unpushed(path: str, remote: str, folder: str) -> int:
+    """How many of gitend's commits the dotfile repo has that `remote` lacks, as far as its
+    remote-tracking refs know (local git only, no network)."""
+    repo, branch = open_repo(path)
+    ahead = repo.text("rev-list", "--fixed-strings", f"--grep={TRAILER}: ", *outgoing(repo, branch, remote)).split()
+    return sum(1 for commit in ahead if _is_ours(repo, commit, folder))
 
 
 def update(repo: Repo, branch: str, remote: str, timeout: float) -> Outcome:

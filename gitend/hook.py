@@ -145,8 +145,14 @@ def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo
     push = payload.reason not in cfg.push.skip_reasons
     jobs = []
     if cfg.memory.enabled and cfg.memory.repo:
+        from gitend import memory
+
+        # Where the notes are is decided here, in Claude Code's environment (CLAUDE_CONFIG_DIR, ...):
+        # the worker may run with another (`gitend push` from a shell). A few stat calls.
+        notes = memory.memory_dir(project_root, Path(payload.cwd)) or memory.default_memory_dir(project_root)
         jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
-                              cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason))
+                              cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason,
+                              memory_dir=str(notes)))
     if repo is not None and wip_ref and cfg.snapshot.push_remote and push:
         jobs.append(queue.add("wip", str(repo.main_root), push, remote=cfg.snapshot.push_remote, refs=[wip_ref],
                               session_id=payload.session_id))

@@ -17,6 +17,7 @@ from gitend import files, paths
 from gitend.errors import GitendError
 
 MAX_NOTE = 1 << 20
+MAX_DEPTH = 8  # folders below the memory folder that are looked into
 _DIR_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CONFLICT = re.compile(r"\.conflict-[A-Za-z0-9._-]+-\d{8}T\d{6}Z(?:-\d+)?\.md$", re.IGNORECASE)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
@@ -44,17 +45,23 @@ def encode_project_dir(path: str) -> str:
 
 
 def _configured_dir(project_root: Path) -> Path | None:
-    """autoMemoryDirectory from the most specific settings file that sets it usefully."""
-    for settings in (project_root / ".claude" / "settings.local.json", project_root / ".claude" / "settings.json",
-                     paths.claude_dir() / "settings.json"):
+    """autoMemoryDirectory from the most specific settings file that sets it usefully. Never from
+    the project's committed `.claude/settings.json`: a cloned repository must not choose what gitend
+    copies to the dotfile remote. $HOME and its ancestors are refused (they hold far more than notes)."""
+    home = os.path.realpath(Path.home())
+    for settings in (project_root / ".claude" / "settings.local.json", paths.claude_dir() / "settings.json"):
         try:
             value = json.loads(settings.read_text(encoding="utf-8")).get("autoMemoryDirectory")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, str) and (value == "~" or value.startswith("~/")):
             value = os.path.expanduser(value)
-        if isinstance(value, str) and os.path.isabs(value):
-            return Path(value)
+        if not (isinstance(value, str) and os.path.isabs(value)):
+            continue
+        real = os.path.realpath(value)
+        if real == home or home.startswith(real.rstrip(os.sep) + os.sep):
+            continue
+        return Path(value)
     return None
 
 
@@ -143,7 +150,7 @@ class Note:
     size: int
 
 
-def _read(path: Path) -> bytes | None:
+def read_note(path: Path) -> bytes | None:
     """A regular file's bytes, never through a symlink; None if it is not a note-sized file."""
     try:
         # O_NONBLOCK: opening a FIFO named like a note must not hang the hook.
@@ -166,14 +173,16 @@ def list_notes(folder: Path, only: str | None = None) -> dict[str, Note]:
     notes: dict[str, Note] = {}
     walk = [(str(folder), [], [only])] if only else os.walk(folder)
     for dirpath, dirnames, filenames in walk:
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))]
+        deep = len(Path(dirpath).relative_to(folder).parts) >= MAX_DEPTH
+        dirnames[:] = [] if deep else [d for d in dirnames
+                                       if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))]
         for name in filenames:
             if name.startswith(".") or not name.lower().endswith(".md"):
                 continue
             path = Path(dirpath, name)
             rel = path.relative_to(folder).as_posix()
             # Not printable: control characters or undecodable bytes, which would trip up the manifest and git.
-            data = None if os.path.islink(path) or not rel.isprintable() else _read(path)
+            data = None if os.path.islink(path) or not rel.isprintable() else read_note(path)
             if data is not None:
                 notes[rel] = Note(rel, hashlib.sha256(data).hexdigest(), len(data))
     return notes
@@ -212,17 +221,21 @@ def conflict_copy(rel: str, taken: set[str], *, host_name: str | None = None, no
 
 
 def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[str, str], *,
-                host: str | None = None, now: float | None = None) -> MirrorPlan:
+                written: dict[str, str] | None = None, host: str | None = None,
+                now: float | None = None) -> MirrorPlan:
+    """`manifest`: each note as this machine last mirrored it; `written`: what went into the repo
+    for it where that differed (a redacted copy), so a redacted copy counts as ours."""
     taken = set(local) | set(repo)
     write, delete, conflicts, kept, behind = [], [], [], [], []
     for rel in sorted(set(local) | set(repo) | set(manifest)):
         here, there, last = local.get(rel), repo.get(rel), manifest.get(rel)
+        ours = (written or {}).get(rel, last)  # the repo's version as this machine left it
         if here is None:
             if there is not None and last is not None:  # deleted here; repo notes we never had stay
-                (delete if there.digest == last else kept).append(rel)
-        elif there is not None and here.digest == there.digest:
+                (delete if there.digest == ours else kept).append(rel)
+        elif there is not None and (here.digest == there.digest or here.digest == last and there.digest == ours):
             continue
-        elif there is None or there.digest == last:
+        elif there is None or there.digest == ours:
             write.append(rel)
         elif here.digest == last:
             behind.append(rel)
@@ -244,8 +257,9 @@ def _target(root: Path, rel: str) -> Path:
     return path / parts[-1]
 
 
-def _copy(source: Path, target: Path) -> bool:
-    data = _read(source)
+def _copy(source: Path, target: Path, data: bytes | None = None) -> bool:
+    """Write `data` (default: the note at `source`, read once) to `target`, atomically."""
+    data = read_note(source) if data is None else data
     if data is None:  # gone or no longer a note since it was listed
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,14 +267,20 @@ def _copy(source: Path, target: Path) -> bool:
     return True
 
 
-def apply_mirror(plan: MirrorPlan, local_folder: Path, repo_folder: Path) -> None:
+def apply_mirror(plan: MirrorPlan, local_folder: Path, repo_folder: Path,
+                 data: dict[str, bytes] | None = None) -> None:
+    """Carry out `plan`. With `data`, exactly those bytes are written (what was scanned, or its
+    redacted copy), never the note as it is by now; a note missing from `data` is not written."""
     _check_folder(repo_folder)
     try:
         for rel, copy in plan.conflicts:
             if os.path.lexists(_target(repo_folder, rel)):
                 os.replace(_target(repo_folder, rel), _target(repo_folder, copy))
         for rel in plan.write + tuple(rel for rel, _ in plan.conflicts):
-            _copy(_target(local_folder, rel), _target(repo_folder, rel))
+            if data is None:
+                _copy(_target(local_folder, rel), _target(repo_folder, rel))
+            elif rel in data:
+                _copy(local_folder / rel, _target(repo_folder, rel), data[rel])
         for rel in plan.delete:
             target = _target(repo_folder, rel)
             target.unlink(missing_ok=True)
@@ -279,27 +299,45 @@ def _manifest_path(key: str) -> Path:
     return paths.state_dir() / "memory" / f"{name}.json"
 
 
-def load_manifest(key: str) -> dict[str, str]:
+def _load(key: str) -> dict:
     try:
-        notes = json.loads(_manifest_path(key).read_text(encoding="utf-8"))["notes"]
-        if all(isinstance(k, str) and isinstance(v, str) for k, v in notes.items()):
-            return dict(notes)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return {}  # unknown history: nothing gets deleted, conflicts are judged by content alone
+        data = json.loads(_manifest_path(key).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
-def save_manifest_digests(key: str, digests: dict[str, str]) -> None:
+def _digests(value: object) -> dict[str, str] | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return dict(value)
+    return None
+
+
+def load_manifest(key: str) -> dict[str, str]:
+    """Each note as this machine last mirrored it (its digest here)."""
+    # Unknown history: nothing gets deleted, conflicts are judged by content alone.
+    return _digests(_load(key).get("notes")) or {}
+
+
+def load_written(key: str) -> dict[str, str]:
+    """For notes whose repo copy differs from the note (redacted): the digest of that copy."""
+    data = _load(key)
+    return (_digests(data.get("written")) or {}) if _digests(data.get("notes")) is not None else {}
+
+
+def save_manifest_digests(key: str, digests: dict[str, str], written: dict[str, str] | None = None) -> None:
     path = _manifest_path(key)
+    record = {"key": key, "notes": digests, "written": {rel: d for rel, d in (written or {}).items()
+                                                        if rel in digests and d != digests[rel]}}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(path, json.dumps({"key": key, "notes": digests}, indent=1, sort_keys=True).encode())
+        files.write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
     except OSError as exc:
         raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
 
 
-def save_manifest(key: str, notes: dict[str, Note]) -> None:
-    save_manifest_digests(key, {rel: note.digest for rel, note in notes.items()})
+def save_manifest(key: str, notes: dict[str, Note], written: dict[str, str] | None = None) -> None:
+    save_manifest_digests(key, {rel: note.digest for rel, note in notes.items()}, written)
 
 
 # -- a new machine: from the repo folder into Claude's memory folder -------------------
@@ -310,7 +348,10 @@ class PullResult:
     kept_local: tuple[str, ...]
 
 
-def pull(repo_folder: Path, local_folder: Path, manifest: dict[str, str], repo_times: dict[str, float]) -> PullResult:
+def pull(repo_folder: Path, local_folder: Path, manifest: dict[str, str], repo_times: dict[str, float],
+         written: dict[str, str] | None = None) -> PullResult:
+    """Copy the repo's notes into `local_folder` where the local note is missing or stale. A local
+    note whose repo copy was redacted from it (in `written`) is never replaced: the copy lacks its secret."""
     local = list_notes(local_folder)
     copied, kept = [], []
     try:
@@ -325,6 +366,10 @@ def pull(repo_folder: Path, local_folder: Path, manifest: dict[str, str], repo_t
                 continue
             if here is None:
                 stale = not os.path.lexists(target)  # a symlink or a huge file is not ours to replace
+            elif written and rel in written:  # the repo's copy was redacted from this note
+                if note.digest == written[rel]:
+                    continue
+                stale = False
             else:
                 stale = here.digest == manifest.get(rel) or target.lstat().st_mtime < repo_times.get(rel, float("-inf"))
             if not stale:

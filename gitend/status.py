@@ -6,7 +6,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import paths, queue
+from gitend import config, paths, queue
+from gitend.errors import GitendError
 from gitend.output import paint
 
 KEEP_RESULTS = 20
@@ -25,10 +26,54 @@ def results() -> list[dict[str, Any]]:
 
 
 def record(kind: str, target: str, ok: bool, summary: str) -> None:
-    """Remember the newest result per (kind, target) for `gitend status`."""
-    kept = [r for r in results() if (r.get("kind"), r.get("target")) != (kind, target)]
-    kept.insert(0, {"kind": kind, "target": target, "ok": ok, "summary": summary, "time": time.time()})
+    """Remember the newest result per (kind, target) for `gitend status`, and when it last went well."""
+    now, previous, kept = time.time(), None, []
+    for r in results():
+        if (r.get("kind"), r.get("target")) == (kind, target):
+            previous = r
+        else:
+            kept.append(r)
+    if ok:
+        last_ok = now
+    elif previous:
+        last_ok = previous.get("time") if previous.get("ok") else previous.get("last_ok")
+    else:
+        last_ok = None
+    kept.insert(0, {"kind": kind, "target": target, "ok": ok, "summary": summary, "time": now,
+                    "last_ok": last_ok if isinstance(last_ok, (int, float)) else None})
     queue.write_atomic(_results_file(), kept[:KEEP_RESULTS])
+
+
+def _held_extras_file() -> Any:
+    return paths.state_dir() / "held-extras.json"
+
+
+def held_extras() -> dict[str, str]:
+    """memory.extra sources skipped for a finding, with why."""
+    try:
+        data = json.loads(_held_extras_file().read_text(encoding="utf-8"))
+        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def set_held_extras(held: dict[str, str]) -> None:
+    if held != held_extras():
+        queue.write_atomic(_held_extras_file(), held)
+
+
+def _unpushed() -> dict[str, Any] | None:
+    """gitend's commits in the dotfile repo that its remote lacks (e.g. after /clear); local git only."""
+    from gitend import dotfiles
+
+    try:
+        cfg = config.load(None)
+        if not (cfg.memory.enabled and cfg.memory.repo):
+            return None
+        count = dotfiles.unpushed(cfg.memory.repo, cfg.memory.remote, cfg.memory.path.strip("/"))
+    except (GitendError, OSError):
+        return None
+    return {"repo": cfg.memory.repo, "remote": cfg.memory.remote, "commits": count} if count else None
 
 
 def _iso(stamp: float) -> str:
@@ -49,13 +94,18 @@ def collect() -> dict[str, Any]:
         "pending": [_job(j) for j in jobs if not j.held and not j.last_error],
         "failed": [_job(j) for j in jobs if not j.held and j.last_error],
         "held": [_job(j) for j in jobs if j.held],
-        "last": [{**r, "time": _iso(r["time"])} for r in results()],
+        "held_extras": [{"source": source, "held": why} for source, why in sorted(held_extras().items())],
+        "unpushed": _unpushed(),
+        "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
+                 for r in results()],
         "set_aside": queue.set_aside(),
         "log": str(paths.log_file()),
     }
 
 
 def _what(job: dict[str, Any]) -> str:
+    if job["kind"] == "memory" and "project_root" not in job["data"]:
+        return f"unpushed memory commits -> {job['target']}"
     if job["kind"] == "memory":
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
     if job["kind"] == "snapshot":
@@ -67,6 +117,9 @@ def render(report: dict[str, Any]) -> list[str]:
     lines = []
     for job in report["held"]:
         lines.append(f"{paint('held', 'red')}     {_what(job)}: {job['held']}; run `gitend review`")
+    for extra in report.get("held_extras", []):
+        lines.append(f"{paint('held', 'red')}     memory.extra {extra['source']}: {extra['held']}; skipped until "
+                     "the secret is gone (or allowed by review.allow)")
     for job in report["failed"]:
         wait = job["retry_in_s"]
         lines.append(f"{paint('failed', 'yellow')}   {_what(job)}: {job['last_error']} "
@@ -75,6 +128,10 @@ def render(report: dict[str, Any]) -> list[str]:
     for job in report["pending"]:
         push = "" if job["push"] else " (commit only: session ended with a skip reason)"
         lines.append(f"{paint('queued', 'cyan')}   {_what(job)}{push}")
+    unpushed = report.get("unpushed")
+    if unpushed:
+        lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {unpushed['repo']} not yet "
+                     f"on {unpushed['remote']}; the next session end or `gitend push` pushes them")
     if not lines:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:
@@ -82,7 +139,9 @@ def render(report: dict[str, Any]) -> list[str]:
                      f"in {queue.folder() / 'corrupt'}")
     for result in report["last"][:5]:
         mark = paint("ok", "green") if result["ok"] else paint("error", "red")
+        since = "" if result["ok"] else (f" (last successful sync {result['last_ok'][:16].replace('T', ' ')})"
+                                         if result.get("last_ok") else " (no successful sync yet)")
         lines.append(f"last     {result['time'][:16].replace('T', ' ')} {result['kind']} {result['target']}: "
-                     f"{mark} {result['summary']}")
+                     f"{mark} {result['summary']}{since}")
     lines.append(f"log      {report['log']}")
     return lines

@@ -8,6 +8,8 @@ go of its lock.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ def _lock_path() -> Path:
 def run_now(progress: Progress) -> int:
     """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
     with lock.held(_lock_path(), timeout=120, what="the background worker"):
+        _queue_unpushed(config.load(None))
         left = run_jobs(force=True, progress=progress)
     _start_worker_if_due()
     held = sum(1 for job in queue.load() if job.held)
@@ -65,6 +68,23 @@ def run_now(progress: Progress) -> int:
     elif not left:
         progress("nothing left in the queue")
     return 1 if left else 0
+
+
+def _queue_unpushed(cfg: config.Config) -> None:
+    """Commits a session that ended with a skip reason (/clear) left in the dotfile repo are
+    pushed by `gitend push` too, though no job waits for them any more."""
+    if not (cfg.memory.enabled and cfg.memory.repo):
+        return
+    target = os.path.expanduser(cfg.memory.repo)
+    jobs = [j for j in queue.load() if j.kind == "memory" and j.target == target]
+    if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
+        return  # a job pushes them anyway, or the push waits for `gitend review`
+    try:
+        ahead = dotfiles.unpushed(target, cfg.memory.remote, cfg.memory.path.strip("/"))
+    except GitendError:
+        return  # the memory job reports what is wrong with the dotfile repo
+    if ahead:
+        queue.add("memory", target, True, reason="push")
 
 
 def _start_worker_if_due() -> None:
@@ -104,7 +124,7 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
             if not job.held:
                 queue.remove(job)
         left += held
-        status.record(kind, target, not held, summary)
+        status.record(kind, target, not held and not (kind == "memory" and status.held_extras()), summary)
         progress(f"{what} {target}: {summary}")
     return left
 
@@ -132,10 +152,11 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     folder = cfg.memory.path.strip("/")
     lines = []
     with lock.held(repo.git_dir / "gitend.lock", timeout=30, what=f"the dotfile repo {repo.root}"):
-        by_project: dict[str, list[queue.Job]] = {}
+        by_project: dict[tuple[str, str], list[queue.Job]] = {}
         for job in jobs:
-            by_project.setdefault(job.data["project_root"], []).append(job)
-        for project_root, project_jobs in by_project.items():
+            if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
+                by_project.setdefault((job.data["project_root"], job.data.get("memory_dir", "")), []).append(job)
+        for (project_root, _), project_jobs in by_project.items():
             lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
         lines += _mirror_extras(repo, folder, cfg)
         pushing = [j for j in jobs if j.push and not j.held]
@@ -190,7 +211,8 @@ class Pending:
     only: str | None
     local: dict[str, memory.Note]
     plan: memory.MirrorPlan
-    texts: dict[str, str]  # the new content of every note that would be written
+    data: dict[str, bytes]  # the bytes of every note that would be written, read once and scanned
+    texts: dict[str, str]  # the same, as text
     findings: list[Finding]  # unapproved ones
 
     def diff(self, repo: Repo) -> str:
@@ -208,16 +230,27 @@ def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Con
             only: str | None = None) -> Pending:
     target = repo.root / rel_folder
     local = memory.list_notes(source, only)
-    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key))
-    written = list(plan.write) + [path for path, _ in plan.conflicts]
-    texts = {path: (source / path).read_text(encoding="utf-8", errors="replace") for path in written}
+    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key),
+                              written=memory.load_written(key))
+    data = {}
+    for path in list(plan.write) + [path for path, _ in plan.conflicts]:
+        # Read once: these very bytes are scanned, written and recorded, whatever happens to the note meanwhile.
+        raw = memory.read_note(source / path)
+        if raw is None:  # gone, or no longer a note
+            local.pop(path, None)
+            continue
+        data[path] = raw
+        local[path] = memory.Note(path, hashlib.sha256(raw).hexdigest(), len(raw))
+    texts = {path: raw.decode("utf-8", errors="replace") for path, raw in data.items()}
     findings = review.unapproved(review.scan_notes(texts), cfg.review)
-    return Pending(key, rel_folder, source, only, local, plan, texts, findings)
+    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings)
 
 
-def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config) -> Pending | None:
-    source = memory.memory_dir(project_root, cwd)
-    if source is None:
+def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config,
+                    source: Path | None = None) -> Pending | None:
+    """`source`: the memory folder the hook found (old jobs lack it: then it is looked for here)."""
+    source = source or memory.memory_dir(project_root, cwd)
+    if source is None or not source.is_dir():
         return None
     key = project_key(project_root)
     return pending(repo, project_folder(cfg.memory.path.strip("/"), key), source, key, cfg)
@@ -225,7 +258,9 @@ def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Confi
 
 def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
                     cfg: config.Config) -> str:
-    work = project_pending(repo, project_root, Path(jobs[-1].data.get("cwd") or project_root), cfg)
+    stored = jobs[-1].data.get("memory_dir")
+    work = project_pending(repo, project_root, Path(jobs[-1].data.get("cwd") or project_root), cfg,
+                           Path(stored) if stored else None)
     if work is None:
         return ""
     sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
@@ -239,7 +274,7 @@ def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queu
 
 def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
     """memory.extra: user-wide files or folders, e.g. ~/.claude/CLAUDE.md, under <path>/_user/."""
-    lines = []
+    lines, held_extras = [], {}
     for extra in cfg.memory.extra:
         source = Path(extra).expanduser()
         if not source.exists():
@@ -251,30 +286,36 @@ def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
         try:
             lines.append(_mirror(repo, work, f"memory: {source.name} from {memory.host()}", cfg))
         except review.Held as held:
-            lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or approved")
+            held_extras[str(source)] = str(held)
+            lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or allowed")
+    status.set_held_extras(held_extras)
     return lines
 
 
 def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redact: bool = False) -> str:
     """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
+    written = memory.load_written(work.key)
     if work.plan.empty:
-        # The plan compares with the files, so notes that a killed run copied but did not commit
-        # (or committed but did not record) look done: finish that run's work.
+        # The plan compares with the files, so notes that a killed or failed run copied but did not
+        # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
         if memory.load_manifest(work.key) != {rel: note.digest for rel, note in work.local.items()}:
-            memory.save_manifest(work.key, work.local)
-        if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--", work.rel_folder):
+            memory.save_manifest(work.key, work.local, written)
+        if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
             return ""
         commit = dotfiles.commit_folder(repo, work.rel_folder, message)
         return f"{work.key}: committed the notes an interrupted run had copied" if commit else ""
     if work.findings and not (redact or cfg.review.on_finding == "redact"):
         raise review.Held(work.findings, f"the notes of {work.key}")
-    target = repo.root / work.rel_folder
-    memory.apply_mirror(work.plan, work.source, target)
+    out = dict(work.data)
     for path in sorted({f.path for f in work.findings}):
-        redacted = review.redact(work.texts[path], [f for f in work.findings if f.path == path])
-        (target / path).write_text(redacted, encoding="utf-8")
+        out[path] = review.redact(work.texts[path], [f for f in work.findings if f.path == path]).encode("utf-8")
+    memory.apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out)
+    # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
+    rewritten = set(work.plan.write) | {rel for rel, _ in work.plan.conflicts}
+    written = {rel: digest for rel, digest in written.items() if rel not in rewritten}
+    written.update({path: hashlib.sha256(out[path]).hexdigest() for path in {f.path for f in work.findings}})
+    memory.save_manifest(work.key, work.local, written)
     commit = dotfiles.commit_folder(repo, work.rel_folder, message)
-    memory.save_manifest(work.key, work.local)
     changes = len(work.plan.write) + len(work.plan.delete)
     redacted_note = f", {len(work.findings)} secret(s) redacted" if work.findings else ""
     return f"{work.key}: {changes} note change(s) committed{redacted_note}" if commit else ""
@@ -318,11 +359,12 @@ def pull(directory: str, progress: Progress) -> int:
         if not source.is_dir():
             raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
         target = memory.memory_dir(root, Path(directory).resolve()) or memory.default_memory_dir(root)
-        result = memory.pull(source, target, memory.load_manifest(key), _commit_times(repo, rel_folder))
+        written = memory.load_written(key)
+        result = memory.pull(source, target, memory.load_manifest(key), _commit_times(repo, rel_folder), written)
         # What was pulled counts as synced: it must not look like an edit made here.
         synced = {**memory.load_manifest(key), **{p: n.digest for p, n in memory.list_notes(target).items()
                                                   if p in result.copied}}
-        memory.save_manifest_digests(key, synced)
+        memory.save_manifest_digests(key, synced, {p: d for p, d in written.items() if p not in result.copied})
     _start_worker_if_due()
     for path in result.copied:
         progress(f"copied {path}")

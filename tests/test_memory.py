@@ -127,17 +127,14 @@ def test_memory_dir_project_dir_name(project: Path, monkeypatch: pytest.MonkeyPa
 
 def test_memory_dir_settings_precedence(project: Path, tmp_path: Path) -> None:
     default_dir(project).mkdir(parents=True)
-    dirs = {name: tmp_path / name for name in ("local", "shared", "user")}
+    dirs = {name: tmp_path / name for name in ("local", "user")}
     for folder in dirs.values():
         folder.mkdir()
-    files = {"local": project / ".claude" / "settings.local.json", "shared": project / ".claude" / "settings.json",
-             "user": paths.claude_dir() / "settings.json"}
-    for name in ("user", "shared", "local"):
+    files = {"local": project / ".claude" / "settings.local.json", "user": paths.claude_dir() / "settings.json"}
+    for name in ("user", "local"):
         write(files[name], json.dumps({"autoMemoryDirectory": str(dirs[name]), "other": 1}))
         assert memory.memory_dir(project) == dirs[name]
     write(files["local"], "{not json")
-    assert memory.memory_dir(project) == dirs["shared"]
-    write(files["shared"], json.dumps({"autoMemoryDirectory": 42}))
     assert memory.memory_dir(project) == dirs["user"]
     write(files["user"], json.dumps(["not", "an", "object"]))
     assert memory.memory_dir(project) == default_dir(project)
@@ -145,6 +142,32 @@ def test_memory_dir_settings_precedence(project: Path, tmp_path: Path) -> None:
     assert memory.memory_dir(project) == default_dir(project)
     write(files["user"], b"\xff\xfe not utf-8")
     assert memory.memory_dir(project) == default_dir(project)
+
+
+def test_memory_dir_never_from_committed_project_settings(project: Path, hermetic: Path, tmp_path: Path) -> None:
+    """A cloned repository must not choose what gitend copies to the dotfile remote."""
+    default_dir(project).mkdir(parents=True)
+    documents = hermetic / "Documents"
+    write(documents / "taxes.md", "private\n")
+    write(project / ".claude" / "settings.json", json.dumps({"autoMemoryDirectory": str(documents)}))
+    assert memory.memory_dir(project) == default_dir(project)
+    # Not even from the user's own settings: $HOME and its ancestors are far more than notes.
+    local = project / ".claude" / "settings.local.json"
+    for bad in ("~", str(hermetic), str(hermetic.parent), "/", str(hermetic) + "/"):
+        write(local, json.dumps({"autoMemoryDirectory": bad}))
+        assert memory.memory_dir(project) == default_dir(project), bad
+        write(paths.claude_dir() / "settings.json", json.dumps({"autoMemoryDirectory": bad}))
+        assert memory.memory_dir(project) == default_dir(project), bad
+    write(local, json.dumps({"autoMemoryDirectory": str(documents)}))  # the user's own, uncommitted choice
+    assert memory.memory_dir(project) == documents
+
+
+def test_list_notes_depth_is_bounded(tmp_path: Path) -> None:
+    folder = tmp_path / "memory"
+    write(folder / "top.md", "t\n")
+    write(folder / Path(*["d"] * memory.MAX_DEPTH) / "deep.md", "ok\n")
+    write(folder / Path(*["d"] * (memory.MAX_DEPTH + 1)) / "deeper.md", "too deep\n")
+    assert sorted(memory.list_notes(folder)) == ["d/" * memory.MAX_DEPTH + "deep.md", "top.md"]
 
 
 def test_memory_dir_tilde_and_missing_configured_dir(project: Path, hermetic: Path) -> None:
@@ -458,7 +481,65 @@ def test_corrupt_manifest_deletes_nothing(machine: Machine) -> None:
     assert (m.repo / "a.md").exists()
 
 
+def test_redacted_copy_is_ours_and_an_edit_of_its_note_is_a_plain_change(machine: Machine) -> None:
+    m = machine
+    write(m.local / "n.md", "token SECRET\n")
+    write(m.local / "other.md", "o\n")
+    m.sync()
+    write(m.repo / "n.md", "token [REDACTED]\n")  # what the worker writes for a note with a finding
+    memory.save_manifest(m.key, memory.list_notes(m.local), {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()})
+    assert memory.load_written(m.key) == {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()}
+
+    def plan() -> memory.MirrorPlan:
+        return memory.plan_mirror(memory.list_notes(m.local), memory.list_notes(m.repo), memory.load_manifest(m.key),
+                                  written=memory.load_written(m.key), host="box", now=T0)
+
+    assert plan().empty and not plan().behind  # unchanged on both sides
+    write(m.local / "n.md", "token SECRET, edited\n")
+    assert plan().write == ("n.md",) and not plan().conflicts
+    (m.local / "n.md").unlink()
+    assert plan().delete == ("n.md",)  # our redacted copy goes with the note
+    write(m.local / "n.md", "token SECRET\n")
+    write(m.repo / "n.md", "changed on another machine\n")
+    assert plan().behind == ("n.md",)
+
+
+def test_manifest_written_survives_only_where_it_differs() -> None:
+    key, notes = "github.com/o/r", notes_of({"a.md": "a", "b.md": "b"})
+    memory.save_manifest(key, notes, {"a.md": "redacted", "b.md": notes["b.md"].digest, "gone.md": "x"})
+    assert memory.load_written(key) == {"a.md": "redacted"}
+    assert memory.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
+    memory.save_manifest(key, notes)
+    assert memory.load_written(key) == {}
+
+
+def test_apply_writes_exactly_the_given_bytes(tmp_path: Path) -> None:
+    local, repo = tmp_path / "local", tmp_path / "repo"
+    write(local / "n.md", "raw SECRET\n")
+    write(local / "gone.md", "g\n")
+    plan = memory.plan_mirror(memory.list_notes(local), {}, {})
+    write(local / "n.md", "edited after the scan, SECRET2\n")
+    memory.apply_mirror(plan, local, repo, {"n.md": b"raw [REDACTED]\n"})
+    assert text_files(repo) == {"n.md": "raw [REDACTED]\n"}
+
+
 # -- pull ------------------------------------------------------------------------
+
+
+def test_pull_never_replaces_a_note_with_its_redacted_copy(tmp_path: Path) -> None:
+    repo, local = tmp_path / "repo", tmp_path / "local"
+    write(local / "n.md", "token SECRET\n")
+    write(local / "m.md", "token SECRET too\n")
+    os.utime(local / "n.md", (T0, T0))
+    write(repo / "n.md", "token [REDACTED]\n")
+    write(repo / "m.md", "edited elsewhere, [REDACTED]\n")
+    manifest = {rel: n.digest for rel, n in memory.list_notes(local).items()}
+    written = {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest(), "m.md": "an older redacted copy"}
+    result = memory.pull(repo, local, manifest, {"n.md": T0 + 60, "m.md": T0 + 60}, written)
+    assert result.copied == () and result.kept_local == ("m.md",)
+    assert text_files(local) == {"n.md": "token SECRET\n", "m.md": "token SECRET too\n"}
+
+
 
 
 def test_pull_into_missing_folder_skips_conflict_copies(tmp_path: Path) -> None:

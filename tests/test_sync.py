@@ -8,10 +8,16 @@ import time
 from pathlib import Path
 
 
-from testing.machine import Machine, bare_remote, project, remote_file, slow_pre_receive
-from testing.repo import git, write
+import pytest
+
+from gitend import config, dotfiles, files, worker
+from testing.machine import Machine, bare_remote, encoded, project, remote_file, slow_pre_receive
+from testing.repo import git, gitend, payload, write
 
 FOLDER = "claude/memory/github.com+someone+project"
+TOKEN = "ghp_R8x2Kq9ZtLm4Vb7Nc1Hd5Jf3Gs6Wp0Ya2Eu8"  # fake, fails GitHub's checksum
+SECRET_NOTE = f"The CI uses the token {TOKEN}.\n"
+REDACTED_NOTE = SECRET_NOTE.replace(TOKEN, "[REDACTED:github-token]")
 
 
 
@@ -216,3 +222,144 @@ def test_wip_branches_are_pushed_once_per_repository(tmp_path: Path, hermetic: P
     host = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/wip/").split()
     assert len(host) == 2 and all(ref.endswith(("/main", "/topic")) for ref in host)
     assert remote_file(origin, "app.py", host[0].removeprefix("refs/heads/")) in {"main work\n", "topic work\n"}
+
+
+def remote_notes(remote: Path) -> list[str]:
+    return git(remote, "ls-tree", "-r", "--name-only", "main", FOLDER).split()
+
+
+def test_pull_never_overwrites_a_note_with_its_redacted_copy(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.configure(remote, review={"on_finding": "redact"})
+    note = laptop.note(proj, "deploy.md", SECRET_NOTE)
+    laptop.sync(proj)
+    assert remote_file(remote, f"{FOLDER}/deploy.md") == REDACTED_NOTE
+    proc = laptop.gitend("memory", "pull", "-C", str(proj))
+    assert proc.returncode == 0, proc.stderr
+    assert note.read_text() == SECRET_NOTE
+
+
+def test_an_edit_of_a_redacted_note_is_an_ordinary_change(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.configure(remote, review={"on_finding": "redact"})
+    laptop.note(proj, "deploy.md", SECRET_NOTE)
+    laptop.sync(proj)
+    laptop.note(proj, "deploy.md", SECRET_NOTE + "Rotate it yearly.\n")
+    laptop.sync(proj, session_id="s2")
+    assert remote_notes(remote) == [f"{FOLDER}/deploy.md"]  # no conflict copy
+    assert remote_file(remote, f"{FOLDER}/deploy.md") == REDACTED_NOTE + "Rotate it yearly.\n"
+    assert TOKEN not in git(remote, "log", "-p", "--all")
+    laptop.sync(proj, session_id="s3")  # nothing changed since: nothing to commit
+    assert len([s for s in remote_log(remote) if s.startswith("memory:")]) == 2
+
+
+def test_notes_are_found_where_the_session_ended_not_where_the_worker_runs(
+    laptop: Machine, remote: Path, proj: Path
+) -> None:
+    laptop.configure(remote, push={"background": False})
+    custom = laptop.home / "custom-claude"
+    write(custom / "projects" / encoded(proj) / "memory" / "a.md", "note\n")
+    proc = gitend("hook", "--strict", cwd=proj, input=payload(proj), env={**laptop.env, "CLAUDE_CONFIG_DIR": str(custom)})
+    assert proc.returncode == 0, proc.stderr
+    proc = laptop.gitend("push")  # from a shell whose CLAUDE_CONFIG_DIR is ~/.claude, which has no notes
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+
+
+def test_a_dotfile_repo_that_ignores_everything_still_gets_the_notes(
+    tmp_path: Path, hermetic: Path, proj: Path
+) -> None:
+    remote = bare_remote(tmp_path / "ignoring.git", {".gitignore": "*\n!.gitignore\n!vimrc\n", "vimrc": "x\n"})
+    laptop = Machine(hermetic)
+    laptop.configure(remote)
+    laptop.note(proj, "a.md", "note\n")
+    laptop.sync(proj)
+    laptop.gitend("push")
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+    report = laptop.status()
+    assert report["failed"] == [] and report["pending"] == [] and report["last"][0]["ok"]
+
+
+def test_recovery_sees_notes_copied_into_an_ignored_folder(tmp_path: Path, hermetic: Path, proj: Path) -> None:
+    """A run that copied the notes but could not commit them: the next one commits them."""
+    remote = bare_remote(tmp_path / "ignoring.git", {".gitignore": "*\n!.gitignore\n"})
+    laptop = Machine(hermetic)
+    laptop.configure(remote)
+    laptop.note(proj, "a.md", "note\n")
+    write(laptop.dots / ".git" / "index.lock", "")  # the commit fails: the notes are copied, not committed
+    laptop.sync(proj)
+    assert (laptop.dots / FOLDER / "a.md").exists() and len(laptop.status()["failed"]) == 1
+    (laptop.dots / ".git" / "index.lock").unlink()
+    assert laptop.gitend("push").returncode == 0
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+
+
+def test_a_held_extra_is_shown_and_not_reported_ok(laptop: Machine, remote: Path, proj: Path) -> None:
+    claude_md = write(laptop.home / ".claude" / "CLAUDE.md", f"deploy with {TOKEN}\n")
+    laptop.configure(remote, memory={"extra": [str(claude_md)]})
+    laptop.note(proj, "a.md", "note\n")
+    laptop.sync(proj)
+    assert remote_file(remote, f"{FOLDER}/a.md") == "note\n"
+    assert remote_file(remote, "claude/memory/_user/CLAUDE.md") is None
+    report = laptop.status()
+    assert [e["source"] for e in report["held_extras"]] == [str(claude_md)]
+    assert "github-token" in report["held_extras"][0]["held"] and not report["last"][0]["ok"]
+    text = laptop.gitend("status").stdout
+    assert "nothing queued, failed or held" not in text and "CLAUDE.md" in text and TOKEN not in text
+
+    claude_md.write_text("deploy with the token in the vault\n")
+    laptop.sync(proj, session_id="s2")
+    report = laptop.status()
+    assert report["held_extras"] == [] and report["last"][0]["ok"]
+    assert remote_file(remote, "claude/memory/_user/CLAUDE.md") == "deploy with the token in the vault\n"
+
+
+def test_mirror_writes_exactly_the_scanned_bytes(laptop: Machine, remote: Path, proj: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    laptop.note(proj, "deploy.md", SECRET_NOTE)
+    laptop.note(proj, "plain.md", "nothing secret\n")
+    cfg = config.load(None)
+    repo, _ = dotfiles.open_repo(str(laptop.dots))
+    work = worker.project_pending(repo, proj, proj, cfg)
+    assert work is not None and {f.path for f in work.findings} == {"deploy.md"}
+    # Edited between the scan and the copy: what was not scanned must not be copied.
+    laptop.note(proj, "plain.md", f"now with {TOKEN}\n")
+    laptop.note(proj, "deploy.md", SECRET_NOTE + "more\n")
+    written: list[bytes] = []
+    real = files.write_atomic
+
+    def recording(path: Path, data: bytes, *args: object) -> None:
+        written.append(data)
+        real(path, data, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files, "write_atomic", recording)
+    worker._mirror(repo, work, "memory: test", cfg, redact=True)
+    assert written and not any(TOKEN.encode() in data for data in written)
+    assert (laptop.dots / FOLDER / "deploy.md").read_text() == REDACTED_NOTE
+    assert (laptop.dots / FOLDER / "plain.md").read_text() == "nothing secret\n"
+    assert TOKEN not in git(laptop.dots, "log", "-p", "--all")
+
+
+def test_commits_left_by_clear_show_in_status_and_push_sends_them(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.note(proj, "a.md", "first note\n")
+    laptop.sync(proj, reason="clear")
+    report = laptop.status()
+    assert report["pending"] == [] and report["unpushed"]["commits"] == 1
+    assert "not yet on origin" in laptop.gitend("status").stdout
+    proc = laptop.gitend("push")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pushed to origin" in proc.stdout
+    assert remote_file(remote, f"{FOLDER}/a.md") == "first note\n"
+    report = laptop.status()
+    assert report["unpushed"] is None and report["pending"] == [] and report["failed"] == []
+
+
+def test_status_keeps_the_last_successful_sync(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.note(proj, "a.md", "note\n")
+    laptop.sync(proj)
+    ok = laptop.status()["last"][0]
+    assert ok["ok"] and ok["last_ok"] == ok["time"]
+    os.rename(remote, remote.with_name("moved.git"))
+    laptop.note(proj, "a.md", "edited\n")
+    laptop.sync(proj, session_id="s2")
+    failed = laptop.status()["last"][0]
+    assert not failed["ok"] and failed["last_ok"] == ok["time"]
+    assert f"last successful sync {ok['time'][:16].replace('T', ' ')}" in laptop.gitend("status").stdout
