@@ -222,17 +222,19 @@ def _list(directory: str, *, all_branches: bool, as_json: bool) -> int:
 
     repo, cfg = _open(directory)
     prefix = cfg.snapshot.branch_prefix
-    if all_branches:
-        refs = snapshot.wip_refs(repo, prefix)
-    else:
-        refs = [snapshot.wip_ref(prefix, snapshot.branch_name(repo, repo.head().ref))]
-    snaps = [snap for ref in refs for snap in snapshot.chain(repo, ref)]
-    snaps.sort(key=lambda s: (-s.commit.committer_time, s.ref, s.position))
+    branch = snapshot.branch_name(repo, repo.head().ref)
+    # Local WIP branches first, so a snapshot also fetched is listed under its local name.
+    refs = snapshot.all_refs(repo, prefix) if all_branches else snapshot.branch_refs(repo, prefix, branch)
+    unique: dict[str, Snapshot] = {}
+    for ref in refs:
+        for snap in snapshot.chain(repo, ref):
+            unique.setdefault(snap.commit.sha, snap)
+    snaps = sorted(unique.values(), key=lambda s: (-s.commit.committer_time, s.ref, s.position))
     if as_json:
         print(json.dumps([_as_json(repo, snap) for snap in snaps], indent=2))
         return 0
     if not snaps:
-        where = "any WIP branch" if all_branches else refs[0].removeprefix("refs/heads/")
+        where = "any WIP branch" if all_branches else f"{prefix}{branch}"
         print(f"no snapshots on {where}" + ("" if all_branches else " (`gitend list --all` shows every branch)"))
         return 0
     width = max(len(s.name) for s in snaps)

@@ -2,8 +2,10 @@
 
 Everything is checked before anything is written: local changes and files the restore
 would overwrite make it refuse (naming them) unless --force, which first saves the current
-state as a snapshot of its own. The writing itself is `git stash apply --index`, which
-three-way merges onto a HEAD that has moved since the snapshot.
+state as a snapshot of its own and moves the files in the way into a backup folder (the
+snapshot leaves out ignored files and nested repositories, so nothing is ever deleted).
+The writing itself is `git stash apply --index`, which three-way merges onto a HEAD that
+has moved since the snapshot.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from gitend import config, message, snapshot
@@ -26,9 +29,14 @@ class Plan:
     staged: list[tuple[str, str]]  # (status letter, path): base -> index
     unstaged: list[tuple[str, str]]  # index -> work tree
     untracked: list[str]
+    # Untracked in the snapshot, tracked on HEAD now: with other content (written over it as
+    # an unstaged change), or with the same content (nothing to write).
+    now_tracked: list[str] = field(default_factory=list)
+    now_committed: list[str] = field(default_factory=list)
     local_changes: list[str] = field(default_factory=list)
     collisions: list[str] = field(default_factory=list)  # untracked or ignored files in the way
     ignored_collisions: list[str] = field(default_factory=list)
+    under_tracked_file: list[str] = field(default_factory=list)  # untracked, needing a folder where a file is tracked
     in_progress: str | None = None
     predicted_conflicts: list[str] = field(default_factory=list)
 
@@ -46,15 +54,34 @@ def _name_status(repo: Repo, old: str, new: str) -> list[tuple[str, str]]:
     return list(zip(fields[0::2], fields[1::2]))
 
 
+def _tree_entries(repo: Repo, rev: str) -> dict[str, str]:
+    """{path: "<mode> <type> <object>"} for every file in a commit's tree."""
+    entries = {}
+    for record in zsplit(repo.git("ls-tree", "-r", "-z", rev)):
+        info, _, path = record.partition("\t")
+        entries[path] = info
+    return entries
+
+
 def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
     head = repo.head()
     head_sha = repo.resolve(head.ref) if head.ref else head.sha
+    untracked = _tree_entries(repo, snap.untracked_commit)
     plan = Plan(
         snap, head_sha,
         staged=_name_status(repo, snap.base_commit, snap.index_commit),
         unstaged=_name_status(repo, snap.index_commit, snap.commit.sha),
-        untracked=zsplit(repo.git("ls-tree", "-r", "-z", "--name-only", snap.untracked_commit)),
+        untracked=list(untracked),
     )
+    if head_sha and untracked:
+        # `git stash apply` refuses to write an untracked file over a tracked one, and only
+        # after it has applied the rest: such files are set aside and written separately.
+        # (A file the snapshot deletes, as `git rm --cached` does, is gone by then.)
+        on_head = _tree_entries(repo, head_sha)
+        deleted = {p for letter, p in plan.staged + plan.unstaged if letter == "D"}
+        for path, entry in untracked.items():
+            if path in on_head and path not in deleted:
+                (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
     plan.in_progress = next((what for marker, what in snapshot.IN_PROGRESS.items()
                              if (repo.git_dir / marker).exists()), None)
 
@@ -70,6 +97,7 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
             plan.local_changes.append(record.split(" ", 10)[10])
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
+    tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
     written = {p for letter, p in plan.staged + plan.unstaged if letter != "D"} | set(plan.untracked)
     in_the_way = set()
     for path in written:
@@ -78,8 +106,13 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
             prefix = "/".join(parts[:depth])
             on_disk = repo.root / prefix
             is_last = depth == len(parts)
+            if prefix in tracked and not is_last and path in untracked:
+                plan.under_tracked_file.append(path)  # no way to write it but over a tracked file
+                break
             if prefix in tracked or not os.path.lexists(on_disk):
                 continue
+            if is_last and prefix in tracked_dirs and _emptied_by_snapshot(repo, plan, prefix, tracked):
+                break  # a folder that became a file: applying the snapshot removes the folder first
             if is_last or not on_disk.is_dir() or on_disk.is_symlink():
                 in_the_way.add(prefix)
                 break
@@ -92,6 +125,18 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
     if plan.moved and plan.head:
         plan.predicted_conflicts = _predict_conflicts(repo, plan)
     return plan
+
+
+def _emptied_by_snapshot(repo: Repo, plan: Plan, folder: str, tracked: set[str]) -> bool:
+    """The snapshot deletes every tracked file in `folder`, and nothing else is in it."""
+    deleted = {p for letter, p in plan.staged + plan.unstaged if letter == "D"}
+    if not all(p in deleted for p in tracked if p.startswith(f"{folder}/")):
+        return False
+    others = repo.git("ls-files", "-z", "--others", "--directory", "--", folder, env=_LITERAL)  # ignored ones too
+    return not zsplit(others)
+
+
+_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}  # paths as given: `*` or `:` in a name is no pattern
 
 
 def _predict_conflicts(repo: Repo, plan: Plan) -> list[str]:
@@ -117,7 +162,17 @@ def describe(plan: Plan) -> list[str]:
             lines.append(f"{title}: " + ", ".join(f"{letter} {path}" for letter, path in entries))
     if plan.untracked:
         lines.append("untracked: " + ", ".join(plan.untracked))
+    if plan.now_tracked:
+        lines.append(_now_tracked_note(plan))
+    if plan.now_committed:
+        lines.append(f"untracked in the snapshot, committed on HEAD since with the same content: "
+                     f"{', '.join(plan.now_committed)}")
     return lines
+
+
+def _now_tracked_note(plan: Plan) -> str:
+    return (f"untracked in the snapshot but tracked on HEAD now: {', '.join(plan.now_tracked)}; "
+            "the snapshot's version is written over HEAD's as an unstaged change (HEAD's stays in the commit)")
 
 
 def _refusal(plan: Plan) -> str:
@@ -142,11 +197,29 @@ def save_current_state(repo: Repo, settings: config.Snapshot, about: str) -> str
     return snapshot.save(repo, cap, message.compose(session, cap, session_id="restore", reason="restore"))
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+def _backup_folder(repo: Repo) -> Path:
+    """A new folder in the git dir for the files --force moves out of the way."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = repo.git_dir / "gitend" / "restore-backup" / stamp
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = folder.with_name(f"{stamp}-{n}")
+    return folder
+
+
+def _move_aside(repo: Repo, paths: list[str]) -> Path:
+    """Move `paths` into a backup folder, never delete them: the snapshot --force takes first
+    leaves out ignored files and nested repositories' content."""
+    folder = _backup_folder(repo)
+    for path in paths:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(repo.root / path, target)
+        except OSError:
+            shutil.move(repo.root / path, target)  # another filesystem: copy, then delete
+    return folder
 
 
 def _unborn_apply(repo: Repo, snap: snapshot.Snapshot) -> None:
@@ -158,12 +231,40 @@ def _unborn_apply(repo: Repo, snap: snapshot.Snapshot) -> None:
     repo.git("read-tree", snap.index_commit)
 
 
+def _stand_in(repo: Repo, plan: Plan) -> str:
+    """The snapshot with the files HEAD now tracks left out of its untracked part."""
+    snap = plan.snap
+    names = b"".join(os.fsencode(p) + b"\0" for p in plan.now_tracked + plan.now_committed)
+    with repo.temp_index(seed=False) as index:
+        repo.git("read-tree", snap.untracked_commit, index=index)
+        repo.git("update-index", "-z", "--force-remove", "--stdin", input=names, index=index)
+        untracked = repo.commit_tree(repo.write_tree(index), [], "gitend restore: untracked files not on HEAD\n")
+    return repo.commit_tree(snap.commit.tree, [snap.base_commit, snap.index_commit, untracked], snap.commit.message)
+
+
+def _write_now_tracked(repo: Repo, plan: Plan) -> None:
+    """The snapshot's version of files HEAD tracks now, over HEAD's: an unstaged change."""
+    names = b"".join(os.fsencode(p) + b"\0" for p in plan.now_tracked)
+    with repo.temp_index(seed=False) as index:
+        repo.git("read-tree", plan.snap.untracked_commit, index=index)
+        repo.git("checkout-index", "-f", "-z", "--stdin", input=names, index=index)
+
+
 def _apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
     """Write the snapshot; returns (conflicted paths, notes)."""
-    sha = plan.snap.commit.sha
     if plan.head is None:
         _unborn_apply(repo, plan.snap)
         return [], []
+    set_aside = plan.now_tracked or plan.now_committed
+    sha = _stand_in(repo, plan) if set_aside else plan.snap.commit.sha
+    conflicted, notes = _stash_apply(repo, plan, sha)
+    if plan.now_tracked:
+        _write_now_tracked(repo, plan)
+        notes.append(_now_tracked_note(plan))
+    return conflicted, notes
+
+
+def _stash_apply(repo: Repo, plan: Plan, sha: str) -> tuple[list[str], list[str]]:
     try:
         repo.git("stash", "apply", "--index", sha)
         return [], []
@@ -228,31 +329,41 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
     if plan.head is None and plan.snap.base is not None:
         raise GitendError(f"this branch has no commits yet and the snapshot was taken on "
                           f"{plan.snap.base[:10]}; check that commit out first (git checkout {plan.snap.base[:10]})")
+    if plan.under_tracked_file:
+        path = plan.under_tracked_file[0]
+        raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
+                          f"where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file with "
+                          f"`git show {snap.untracked_commit[:10]}:{path}`")
     if plan.ignored_collisions:
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
 
     if dry_run:
         print("\n".join(describe(plan)))
-        if plan.blocked:
-            print(("would save the local state first, then restore (--force): " if force else "would refuse: ")
+        if plan.blocked and force and plan.head is None:
+            print(f"would refuse: {_UNBORN_FORCE}")
+        elif plan.blocked and force:
+            moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
+            print(f"would save the local state first{moved}, then restore (--force): "
                   + _refusal(plan).removeprefix("refusing to restore over "))
+        elif plan.blocked:
+            print("would refuse: " + _refusal(plan).removeprefix("refusing to restore over "))
         else:
             print("nothing else would change; run without --dry-run to restore")
         return 0
 
-    saved = None
     if plan.blocked:
         if not force:
             raise GitendError(_refusal(plan))
         if plan.head is None:
-            raise GitendError("this branch has no commits yet: commit or move the local files, then restore")
+            raise GitendError(_UNBORN_FORCE)
         saved = save_current_state(repo, cfg.snapshot, f"saved by gitend restore before restoring {snap.commit.sha[:10]}")
         repo.git("reset", "-q", "--hard")
-        for path in plan.collisions:
-            _remove(repo.root / path)
         if saved:
             print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")
+        if plan.collisions:
+            folder = _move_aside(repo, plan.collisions)
+            print(f"moved what was in the way ({', '.join(plan.collisions)}) to {folder}")
 
     conflicted, notes = _apply(repo, plan)
     counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
@@ -264,6 +375,10 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         raise GitendError(f"conflicts in {', '.join(conflicted)}: both sides are kept between conflict markers; "
                           f"resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
+
+
+_UNBORN_FORCE = "this branch has no commits yet: commit or move the local files, then restore"
+_BACKUP_PLACE = "<git dir>/gitend/restore-backup/"
 
 
 def _remote(repo: Repo, cfg: config.Config) -> str | None:

@@ -84,7 +84,23 @@ def _status(repo: Repo, index: Path) -> list[_Entry]:
 def branch_name(repo: Repo, head_ref: str | None) -> str:
     if head_ref and head_ref.startswith("refs/heads/"):
         return head_ref[len("refs/heads/"):]
+    rebasing = _rebasing_branch(repo)
+    if rebasing:
+        return rebasing
     return f"detached-{repo.worktree_id}" if repo.worktree_id else "detached"
+
+
+def _rebasing_branch(repo: Repo) -> str | None:
+    """The branch a rebase in progress is rewriting: HEAD is detached meanwhile, but the work
+    belongs to that branch."""
+    for folder in ("rebase-merge", "rebase-apply"):
+        try:
+            name = (repo.git_dir / folder / "head-name").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("refs/heads/"):
+            return name.removeprefix("refs/heads/")
+    return None
 
 
 def wip_ref(prefix: str, branch: str) -> str:
@@ -248,7 +264,7 @@ class Snapshot:
     @property
     def name(self) -> str:
         """`wip/<branch>~N`, the name `gitend restore` takes."""
-        short = self.ref.removeprefix("refs/heads/")
+        short = self.ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
         return f"{short}~{self.position}" if self.position else short
 
     @property
@@ -315,7 +331,41 @@ def chain(repo: Repo, ref: str, sha: str | None = None) -> Iterator[Snapshot]:
 
 
 def wip_refs(repo: Repo, prefix: str) -> list[str]:
-    return sorted(repo.refs(f"refs/heads/{prefix}"))
+    # Filtered here, not by a for-each-ref pattern: a pattern matches whole path components
+    # only, so a prefix such as `wip-` would find nothing.
+    return sorted(ref for ref in repo.refs("refs/heads/") if ref.startswith(f"refs/heads/{prefix}"))
+
+
+def _fetched(ref: str, prefix: str) -> str | None:
+    """For refs/remotes/<remote>/<prefix><rest>: <rest>; None for other refs."""
+    after_remote = ref.removeprefix("refs/remotes/").partition("/")[2]
+    return after_remote.removeprefix(prefix) if after_remote.startswith(prefix) else None
+
+
+def fetched_refs(repo: Repo, prefix: str, branch: str) -> list[str]:
+    """Fetched WIP refs holding snapshots of `branch`, newest tip first: another clone's
+    refs/remotes/<remote>/<prefix><branch>, or <prefix><host>/<branch> as the worker pushes them."""
+    found = []
+    with repo.reader() as reader:
+        for ref, sha in repo.refs("refs/remotes/").items():
+            rest = _fetched(ref, prefix)
+            host, _, rest_branch = (rest or "").partition("/")
+            if rest != branch and not (host and rest_branch == branch):
+                continue
+            commit = reader.commit(sha)
+            tip = _as_snapshot(commit, ref) if commit else None
+            if tip and tip.branch == branch:  # the trailer settles `<host>/<branch>` against a branch with a slash
+                found.append((tip.commit.committer_time, ref))
+    return [ref for _, ref in sorted(found, reverse=True)]
+
+
+def branch_refs(repo: Repo, prefix: str, branch: str) -> list[str]:
+    """Where the snapshots of `branch` are: its local WIP branch, else (a clone that has
+    none) the fetched ones."""
+    local = wip_ref(prefix, branch)
+    if local in repo.refs(local):
+        return [local]
+    return fetched_refs(repo, prefix, branch) or [local]
 
 
 def changed_files(repo: Repo, snap: Snapshot) -> list[str]:
@@ -332,27 +382,27 @@ class NotFound(GitendError):
     pass
 
 
-def _all_refs(repo: Repo, prefix: str) -> list[str]:
+def all_refs(repo: Repo, prefix: str) -> list[str]:
     """Local WIP branches, then fetched ones (refs/remotes/<remote>/<prefix>...)."""
-    refs = repo.refs(f"refs/heads/{prefix}", "refs/remotes/")
-    local = sorted(r for r in refs if r.startswith("refs/heads/"))
-    fetched = sorted(r for r in refs if r.startswith("refs/remotes/") and r.split("/", 3)[-1].startswith(prefix))
-    return local + fetched
+    fetched = sorted(r for r in repo.refs("refs/remotes/") if _fetched(r, prefix) is not None)
+    return wip_refs(repo, prefix) + fetched
 
 
 def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
     """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id."""
     if spec == "latest":
-        ref = wip_ref(prefix, branch_name(repo, repo.head().ref))
-        for snap in chain(repo, ref):
+        branch = branch_name(repo, repo.head().ref)
+        for snap in chain(repo, branch_refs(repo, prefix, branch)[0]):
             return snap
-        raise NotFound(f"no snapshots on {ref.removeprefix('refs/heads/')}; "
-                       "`gitend list --all` shows every WIP branch")
-    named = re.fullmatch(r"(.*/.*?)(?:~(\d+))?", spec)
-    if named:
+        raise NotFound(f"no snapshots on {prefix}{branch}; `gitend list --all` shows every WIP branch")
+    named = re.fullmatch(r"(.+?)(?:~(\d+))?", spec)
+    if named and ("/" in named[1] or named[1].startswith(prefix)):
         name, steps = named[1], int(named[2] or 0)
         refs = repo.refs(f"refs/heads/{name}", f"refs/remotes/{name}", name)
         ref = next((r for r in (f"refs/heads/{name}", f"refs/remotes/{name}", name) if r in refs), None)
+        if ref is None and name.startswith(prefix):
+            # `wip/<branch>` in a clone that only has it fetched: the newest fetched one.
+            ref = next(iter(fetched_refs(repo, prefix, name.removeprefix(prefix))), None)
         if ref:
             snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
             if len(snaps) <= steps:
@@ -360,7 +410,7 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
                                "see `gitend list --all`")
             return snaps[-1]
 
-    everything = [snap for ref in _all_refs(repo, prefix) for snap in chain(repo, ref)]
+    everything = [snap for ref in all_refs(repo, prefix) for snap in chain(repo, ref)]
     by_commit = [s for s in everything if len(spec) >= 4 and s.commit.sha.startswith(spec.lower())]
     by_session = [s for s in everything if s.session_id == spec or (len(spec) >= 4 and s.session_id.startswith(spec))]
     # A session may have saved many times (a Stop hook per turn): its newest snapshot stands for it.

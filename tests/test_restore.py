@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from testing.dirty import EXAMPLES, INITIAL, STEPS, ignored, make_dirty_repo
+from testing.machine import Machine
 from testing.repo import files_of, git, gitend, hook, init_repo, state, write
 
 
@@ -255,3 +256,170 @@ def test_snapshot_only_on_the_remote_is_fetched_then_restored(tmp_path: Path) ->
     assert (desktop / "a.txt").read_text() == "work from the laptop\n"
     code, _, err = restore(desktop, "origin/wip/main", "--dry-run")
     assert code == 0, err
+
+
+def backups(repo: Path) -> list[Path]:
+    return sorted((repo / ".git" / "gitend" / "restore-backup").iterdir())
+
+
+def test_force_moves_what_is_in_the_way_aside_with_the_ignored_files_in_it(repo: Path) -> None:
+    write(repo / ".gitignore", ".env\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore .env")
+    write(repo / "config", "snapshotted file\n")
+    hook(repo)
+    (repo / "config").unlink()
+    write(repo / "config" / ".env", "SECRET=1\n")  # ignored: the --force snapshot leaves it out
+    write(repo / "config" / "notes.txt", "notes\n")
+    code, out, err = restore(repo, "latest", "--dry-run", "--force")
+    assert code == 0 and "move config into <git dir>/gitend/restore-backup/" in out
+    code, out, err = restore(repo, "latest", "--force")
+    assert code == 0, err
+    assert (repo / "config").read_text() == "snapshotted file\n"
+    [backup] = backups(repo)
+    assert f"moved what was in the way (config) to {backup}" in out
+    assert (backup / "config" / ".env").read_text() == "SECRET=1\n"
+    assert (backup / "config" / "notes.txt").read_text() == "notes\n"
+
+
+def test_force_moves_a_nested_repository_in_the_way_aside_with_its_uncommitted_work(repo: Path) -> None:
+    write(repo / "lib", "snapshotted file\n")
+    hook(repo)
+    (repo / "lib").unlink()
+    nested = init_repo(repo / "lib", {"n.txt": "committed\n"})
+    write(nested / "n.txt", "uncommitted in the nested repository\n")
+    code, out, err = restore(repo, "latest", "--force")
+    assert code == 0, err
+    assert (repo / "lib").read_text() == "snapshotted file\n"
+    [backup] = backups(repo)
+    assert (backup / "lib" / "n.txt").read_text() == "uncommitted in the nested repository\n"
+    assert git(backup / "lib", "log", "--format=%s").strip() == "initial"
+
+
+def test_untracked_file_committed_since_with_other_content_comes_back_as_an_unstaged_change(repo: Path) -> None:
+    write(repo / "a.txt", "1\n2\n3\nedited\n")
+    write(repo / "new.txt", "the snapshot's new file\n")
+    write(repo / "same.txt", "the same on both sides\n")
+    save_and_wipe(repo)
+    write(repo / "new.txt", "my own new file\n")
+    write(repo / "same.txt", "the same on both sides\n")
+    git(repo, "add", "new.txt", "same.txt")
+    git(repo, "commit", "-qm", "commit new.txt and same.txt")
+    code, out, err = restore(repo, "latest", "--dry-run")
+    assert code == 0, err
+    assert "untracked in the snapshot but tracked on HEAD now: new.txt" in out
+    assert "same content: same.txt" in out
+    code, out, err = restore(repo, "latest")
+    assert code == 0, err
+    assert "note: untracked in the snapshot but tracked on HEAD now: new.txt" in out
+    assert (repo / "a.txt").read_text() == "1\n2\n3\nedited\n"
+    assert (repo / "new.txt").read_text() == "the snapshot's new file\n"
+    assert git(repo, "show", "HEAD:new.txt") == "my own new file\n"
+    assert git(repo, "status", "--porcelain").splitlines() == [" M a.txt", " M new.txt"]
+    assert git(repo, "stash", "list") == ""
+
+
+def test_a_folder_that_became_a_file_restores_onto_a_clean_tree(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo", {"d/x": "in a folder\n", "keep.txt": "k\n"})
+    (repo / "d" / "x").unlink()
+    (repo / "d").rmdir()
+    write(repo / "d", "now a file\n")
+    before = worktree_and_index(repo)
+    save_and_wipe(repo)
+    code, out, err = restore(repo, "latest")
+    assert code == 0, err
+    assert worktree_and_index(repo) == before
+
+
+def test_a_folder_that_became_a_file_is_in_the_way_while_it_holds_other_files(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo", {"d/x": "in a folder\n", ".gitignore": "*.log\n"})
+    (repo / "d" / "x").unlink()
+    (repo / "d").rmdir()
+    write(repo / "d", "now a file\n")
+    save_and_wipe(repo)
+    write(repo / "d" / "build.log", "ignored, not saved by anything\n")
+    before = state(repo)
+    code, _, err = restore(repo, "latest")
+    assert code == 1 and "untracked files in the way: d" in err
+    assert state(repo) == before
+
+
+def test_dry_run_force_on_an_unborn_head_says_it_would_refuse(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "fresh", {})
+    write(repo / "a.txt", "snapshotted\n")
+    hook(repo)
+    write(repo / "a.txt", "local\n")
+    code, out, _ = restore(repo, "latest", "--dry-run", "--force")
+    assert code == 0 and "would refuse: this branch has no commits yet" in out and "would save" not in out
+    code, _, err = restore(repo, "latest", "--force")
+    assert code == 1 and "this branch has no commits yet" in err
+
+
+def test_branch_prefix_without_a_slash(repo: Path) -> None:
+    write(repo / ".gitend.yaml", 'snapshot: {branch_prefix: "wip-"}\n')
+    git(repo, "add", ".gitend.yaml")
+    git(repo, "commit", "-qm", "gitend config")
+    for n in range(2):
+        write(repo / "b.txt", f"version {n}\n")
+        hook(repo, session_id=f"s-{n}")
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/wip-main").strip() == "refs/heads/wip-main"
+    for args in (["--json"], ["--all", "--json"]):
+        listing = json.loads(gitend("list", *args, cwd=repo).stdout)
+        assert [s["name"] for s in listing] == ["wip-main", "wip-main~1"], args
+    git(repo, "checkout", "-q", "--", "b.txt")
+    code, _, err = restore(repo, "wip-main~1")
+    assert code == 0, err
+    assert (repo / "b.txt").read_text() == "version 0\n"
+
+
+def test_restore_and_list_on_another_clone(tmp_path: Path, hermetic: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    url = remote.as_uri()
+    laptop = tmp_path / "laptop"
+    git(tmp_path, "clone", "-q", url, str(laptop))
+    write(laptop / "a.txt", "a\n")
+    git(laptop, "add", "a.txt")
+    git(laptop, "commit", "-qm", "initial")
+    git(laptop, "push", "-q", "origin", "main")
+    write(hermetic / ".config" / "gitend" / "config.yaml", "snapshot: {push_remote: origin}\n")
+    write(laptop / "a.txt", "work from the laptop\n")
+    hook(laptop, session_id="laptop-session")
+    Machine(hermetic).wait_for_worker()  # pushes wip/main as wip/<host>/main
+    pushed = git(remote, "for-each-ref", "--format=%(refname)", "refs/heads/wip/").split()
+    assert len(pushed) == 1 and pushed[0].endswith("/main") and pushed[0] != "refs/heads/wip/main"
+
+    desktop = tmp_path / "desktop"
+    git(tmp_path, "clone", "-q", url, str(desktop))  # fetches refs/remotes/origin/wip/<host>/main too
+    fetched = "refs/remotes/origin/" + pushed[0].removeprefix("refs/heads/")
+    for args in ([], ["--all"]):
+        listing = json.loads(gitend("list", "--json", *args, cwd=desktop).stdout)
+        assert [(s["ref"], s["session_id"]) for s in listing] == [(fetched, "laptop-session")], args
+    code, out, err = restore(desktop, "wip/main", "--dry-run")
+    assert code == 0 and "origin/wip/" in out, err
+    code, out, err = restore(desktop, "latest", "--fetch")
+    assert code == 0, err
+    assert (desktop / "a.txt").read_text() == "work from the laptop\n"
+
+
+def test_untracked_file_under_a_file_committed_since_is_refused_before_any_write(repo: Path) -> None:
+    write(repo / "a.txt", "1\n2\n3\nedited\n")
+    write(repo / "d" / "x", "needs d to be a folder\n")
+    save_and_wipe(repo)
+    write(repo / "d", "now a tracked file\n")
+    git(repo, "add", "d")
+    git(repo, "commit", "-qm", "d is a file")
+    before = state(repo)
+    for args in ([], ["--force"], ["--dry-run"]):
+        code, _, err = restore(repo, "latest", *args)
+        assert code == 1 and "untracked file(s) d/x need a folder where HEAD now tracks a file" in err, args
+        assert state(repo) == before
+
+
+def test_a_file_untracked_with_git_rm_cached_comes_back_untracked(repo: Path) -> None:
+    git(repo, "rm", "-q", "--cached", "a.txt")  # staged deletion, the same file left untracked
+    before = worktree_and_index(repo)
+    save_and_wipe(repo)
+    code, _, err = restore(repo, "latest")
+    assert code == 0, err
+    assert worktree_and_index(repo) == before

@@ -309,3 +309,44 @@ def test_twelve_hooks_at_once(tmp_path: Path) -> None:
     assert len(json.loads(gitend("list", "--json", cwd=repo).stdout)) == 1  # six identical states, one save
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=repo, capture_output=True, text=True)
     assert fsck.returncode == 0 and fsck.stderr.strip() == "", fsck.stderr
+
+
+def conflicting_topic(repo: Path) -> None:
+    """main and topic both change a.txt; topic is checked out."""
+    git(repo, "checkout", "-q", "-b", "topic")
+    write(repo / "a.txt", "topic\n")
+    git(repo, "commit", "-qam", "topic change")
+    git(repo, "checkout", "-q", "main")
+    write(repo / "a.txt", "main\n")
+    git(repo, "commit", "-qam", "main change")
+    git(repo, "checkout", "-q", "topic")
+
+
+def test_rebase_in_progress_saves_on_the_branch_being_rebased(repo: Path) -> None:
+    conflicting_topic(repo)
+    git(repo, "rebase", "main", check=False)  # stops on the conflict
+    assert git(repo, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached while rebasing
+    write(repo / "b.txt", "edited mid-rebase\n")
+    before = state(repo)
+    hook(repo)
+    assert state(repo) == before
+    snap = wip(repo, "topic")
+    assert "<<<<<<<" in git(repo, "show", f"{snap}:a.txt")
+    assert git(repo, "show", f"{snap}:b.txt") == "edited mid-rebase\n"
+    text = message(repo, snap)
+    assert "Gitend-Branch: topic" in text and "a rebase was in progress" in text
+    assert git(repo, "branch", "--list", "wip/detached") == ""
+
+
+def test_cherry_pick_in_progress_saves_conflicts_with_markers(repo: Path) -> None:
+    conflicting_topic(repo)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "cherry-pick", "topic", check=False)
+    before = state(repo)
+    hook(repo)
+    assert state(repo) == before
+    snap = wip(repo)
+    shown = git(repo, "show", f"{snap}:a.txt")
+    assert "<<<<<<<" in shown and "main" in shown and "topic" in shown
+    text = message(repo, snap)
+    assert "a cherry-pick was in progress" in text and "conflict markers: a.txt" in text
