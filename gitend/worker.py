@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitend import config, dotfiles, lock, log, memory, paths, queue, review, status
+from gitend import config, dotfiles, lock, log, memory, paths, queue, review, snapshot, status
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding
@@ -140,7 +140,7 @@ def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         return "the work tree is gone; nothing to save"
     repo = Repo.find(target)
     payload = hook.Payload(**jobs[-1].data["payload"])
-    outcome = hook.take_snapshot(repo, config.load(repo.root), payload, may_defer=False)
+    outcome = hook.take_snapshot(repo, config.load(repo.root), payload, may_defer=False, lock_wait_s=30)
     return outcome.summary
 
 
@@ -330,7 +330,7 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     remote = jobs[-1].data["remote"]
     prefix = cfg.snapshot.branch_prefix
-    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(repo.refs(f"refs/heads/{prefix}")))
+    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(snapshot.wip_refs(repo, prefix)))
     if not refs:
         return "no WIP branches to push"
     host = memory.host()
