@@ -6,7 +6,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -15,7 +15,7 @@ from gitend import config, paths, queue
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.output import paint
-from gitend.secrets import Finding, keyed_hash, scan_text
+from gitend.secrets import Finding, keyed_hash, mask, scan_text
 
 
 class Held(GitendError):
@@ -77,43 +77,75 @@ def scan_notes(texts: dict[str, str]) -> list[Finding]:
 
 
 def redact(text: str, findings: Iterable[Finding]) -> str:
-    """`text` with these findings' secrets replaced by [REDACTED:<rule>] (others left alone)."""
-    lines = text.split("\n")
-    for finding in sorted(findings, key=lambda f: (f.line, -f.column)):
-        row = lines[finding.line - 1]
-        start = finding.column - 1
-        if row[start:start + len(finding.secret)] == finding.secret:
-            lines[finding.line - 1] = f"{row[:start]}[REDACTED:{finding.rule}]{row[start + len(finding.secret):]}"
-        else:  # a multi-line secret (a key block): replace it in the whole text
-            return redact("\n".join(lines).replace(finding.secret, f"[REDACTED:{finding.rule}]"), [])
-    return "\n".join(lines)
+    """`text` with these findings' secrets replaced by [REDACTED:<rule>] (others left alone).
+
+    Each finding is placed by its line and column, so a multi-line secret (a key block) and the
+    findings after it are all replaced; any other copy of a found secret is replaced too."""
+    findings = list(findings)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    spans = []
+    for f in findings:
+        start = line_starts[f.line - 1] + f.column - 1 if f.line <= len(line_starts) else -1
+        if start >= 0 and text.startswith(f.secret, start):
+            spans.append((start, start + len(f.secret), f.rule))
+    pieces, cursor = [], 0
+    for start, end, rule in sorted(spans):
+        if start >= cursor:
+            pieces += [text[cursor:start], f"[REDACTED:{rule}]"]
+        cursor = max(cursor, end)
+    redacted = "".join(pieces) + text[cursor:]
+    for f in sorted(findings, key=lambda f: -len(f.secret)):
+        redacted = redacted.replace(f.secret, f"[REDACTED:{f.rule}]")
+    return redacted
 
 
-_HUNK = re.compile(r"@@ -\S+ \+(\d+)")
+_HUNK = re.compile(r"(@@+) (?:-\S+ )+\+(\d+)")
 
 
 def outgoing_findings(repo: Repo, revs: list[str]) -> list[Finding]:
-    """Findings in the lines that commits `revs` (rev-list arguments) add, and in their messages."""
-    out = repo.git("log", "-p", "--no-color", "--no-ext-diff", "--no-renames", "--unified=0",
+    """Findings in the lines that commits `revs` (rev-list arguments) add, and in their messages.
+    A merge adds the lines its result has that none of its parents has (git's dense combined diff)."""
+    out = repo.git("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--no-renames", "--unified=0",
                    "--format=%x00commit %H%n%B%x00", *revs, "--")
     findings = []
     for chunk in out.decode("utf-8", "replace").split("\0commit ")[1:]:
         commit, _, rest = chunk.partition("\n")
         message, _, diff = rest.partition("\0")
         findings += scan_text(message, f"{commit[:10]} (commit message)")
-        path, added = "", []
-        for line in diff.split("\n") + ["+++ "]:
-            if line.startswith("+++ "):
-                if added:
-                    findings += _scan_added(added, f"{commit[:10]}:{path}")
-                path, added, number = line[6:] if line.startswith("+++ b/") else line[4:], [], 0
-            elif line.startswith("@@"):
-                hunk = _HUNK.match(line)
-                number = int(hunk[1]) if hunk else 0
-            elif line.startswith("+"):
-                added.append((number, line[1:]))
-                number += 1
+        for path, added in _added_lines(diff):
+            findings += _scan_added(added, f"{commit[:10]}:{path}")
     return findings
+
+
+def _added_lines(diff: str) -> Iterator[tuple[str, list[tuple[int, str]]]]:
+    """Per file of one commit's patch: its path and the (line number, text) of each added line.
+
+    A file's header runs from its `diff ` line to its first hunk, so an added line that reads
+    `++ x` (shown as `+++ x`) is content, not a header. A combined diff (a merge) has one mark
+    column per parent: a line is new when every column is `+`."""
+    path, added, in_header, parents, number = "", [], False, 1, 0
+    for line in diff.split("\n"):
+        if line.startswith("diff "):
+            if added:
+                yield path, added
+            path, added, in_header = "", [], True
+        elif line.startswith("@@"):
+            hunk = _HUNK.match(line)
+            parents, number = (len(hunk[1]) - 1, int(hunk[2])) if hunk else (1, 0)
+            in_header = False
+        elif in_header:
+            if line.startswith("+++ "):
+                name = line[4:]
+                name = name[1:-1] if name.startswith('"') and name.endswith('"') else name
+                path = name[2:] if name.startswith("b/") else name
+        elif line[:1] in (" ", "+", "-"):
+            marks = line[:parents]
+            if "-" not in marks:  # a line of the result
+                if marks == "+" * parents:
+                    added.append((number, line[parents:]))
+                number += 1
+    if added:
+        yield path, added
 
 
 def _scan_added(added: list[tuple[int, str]], where: str) -> list[Finding]:
@@ -148,17 +180,17 @@ class Item:
 def _context(text: str, finding: Finding, around: int = 2) -> list[str]:
     lines = text.split("\n")
     first, last = max(1, finding.line - around), min(len(lines), finding.line + around)
+    key_bodies = {number for f in scan_text(text) for number in range(f.line + 1, f.line + f.secret.count("\n") + 1)}
     shown = []
     for number in range(first, last + 1):
-        row = finding.excerpt if number == finding.line else redact_text(lines[number - 1])
+        if number == finding.line:
+            row = finding.excerpt
+        elif number in key_bodies:  # the rest of a multi-line secret, such as a key block
+            row = "…"
+        else:
+            row = mask(lines[number - 1])
         shown.append(f"{'>' if number == finding.line else ' '} {number:4} | {row}")
     return shown
-
-
-def redact_text(text: str) -> str:
-    from gitend.secrets import redact as redact_all
-
-    return redact_all(text)
 
 
 def _blocked_file() -> Path:
@@ -204,7 +236,7 @@ def held_items(cfg: config.Config) -> list[Item]:
                 release(jobs)
                 continue
             contexts = [_context(work.texts[f.path], f) for f in work.findings]
-            items.append(Item(f"memory notes of {work.key} -> {repo.root}", "notes", redact_text(work.diff(repo)),
+            items.append(Item(f"memory notes of {work.key} -> {repo.root}", "notes", mask(work.diff(repo)),
                               work.findings, contexts, jobs, str(repo.root)))
         else:
             revs = dotfiles.outgoing(repo, branch, cfg.memory.remote)
@@ -234,14 +266,14 @@ def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cf
     found = [f for revs in ranges for f in unapproved(outgoing_findings(repo, revs), cfg.review)]
     if not found:
         return None
-    diff = "\n".join(repo.text("log", "-p", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n", *revs, "--")
-                     for revs in ranges)
+    diff = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
+                               *revs, "--") for revs in ranges)
     contexts = []
     for f in found:
         commit, _, path = f.path.partition(":")
         text = repo.git("show", f"{commit}:{path}", check=False).decode("utf-8", "replace") if path else ""
         contexts.append(_context(text, f) if text else [f"> {f.excerpt}"])
-    return Item(title, kind, redact_text(diff), found, contexts, repo_root=str(repo.root))
+    return Item(title, kind, mask(diff), found, contexts, repo_root=str(repo.root))
 
 
 def release(jobs: list[queue.Job], *, redact: bool = False) -> None:

@@ -50,6 +50,9 @@ class Finding:
 
 
 def _mask(secret: str) -> str:
+    block = re.match(r"-----BEGIN[ A-Z0-9]{0,40}-----", secret)
+    if block:  # a key block: its armor line says what it is, and nothing of the key
+        return f"{block[0]}…"
     if len(secret) < 16:  # first-4/last-2 would show most of a short password
         return "*" * min(len(secret), 12)
     return f"{secret[:4]}…{secret[-2:]}"
@@ -244,6 +247,20 @@ def _cli_password_ok(password: str, before: str) -> bool:
                 or password.lower() in _PLACEHOLDER_PASSWORDS)
 
 
+def _glued_password_ok(password: str, before: str) -> bool:
+    """mysql -p<password>: not a word of a sentence that mentions mysql (`gcc -pthread`)."""
+    return _cli_password_ok(password, before) and (not password.islower() or len(password) >= 8)
+
+
+def _passphrase(value: str) -> bool:
+    """Words run together, correcthorsebatterystaple: letters only and long (not mysecretpassword);
+    a sentence's full stop may follow."""
+    letters = value.removesuffix(".")
+    lowered = letters.lower()
+    return len(letters) >= 16 and letters.isascii() and letters.isalpha() and "pass" not in lowered and (
+        "secret" not in lowered)
+
+
 def _assignment_ok(value: str, before: str) -> bool:
     name = _name_before(before)
     if name and name.split()[-1] == "value":  # Kubernetes `- name: DB_PASSWORD` / `  value: …`: the name is a line up
@@ -256,9 +273,9 @@ def _assignment_ok(value: str, before: str) -> bool:
         return False  # `>` assigns only in <password>value</password>
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
-    if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol
+    if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
         return len(value) >= 6 and _char_classes(value) >= 2 and any(
-            not c.isalpha() and c not in "_.-" for c in value)
+            not c.isalpha() and c not in "_.-" for c in value) or _passphrase(value)
     return _looks_random(value, min_len=12)
 
 
@@ -469,6 +486,12 @@ _RULES: tuple[_Rule, ...] = (
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
           r"-(?<![\w-]-)(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
           _cli_password_ok),
+    _rule("cli-password", "Password on a registry login command line (-p)", tuple(
+        tool + r"[ \t]+login(?:[ \t]{1,4}[^\s;&|]{1,60}){0,6}?[ \t]{1,4}-p[ \t]+[\"']?"
+        r"(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])" for tool in ("docker", "podman")), _cli_password_ok),
+    _rule("cli-password", "Password on a MySQL command line (-p<password>)",
+          r"(?:mysql|mariadb)[\w-]{0,10}(?:[ \t]{1,4}[^\s;&|]{1,60}){0,6}?[ \t]{1,4}-p[\"']?"
+          r"(?P<s>[^\s\"'-][^\s\"']{0,127})", _glued_password_ok, glued=True),
     _rule("secret-assignment", "Secret-named variable assigned a literal value", (
         *(keyword + _ASSIGNED for keyword in _SECRET_KEYWORDS),
         r"--(?:pass|pwd|secret|token|key|auth|api|client-secret|access)[\w-]{0,30}[ \t]+" + _VALUE,  # CLI flags
@@ -647,9 +670,19 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
 
 def redact(text: str) -> str:
     """`text` with each secret replaced by [REDACTED:<rule>]."""
+    return _replace_secrets(text, lambda hit: f"[REDACTED:{hit.rule}]")
+
+
+def mask(text: str) -> str:
+    """`text` with each secret masked (`ghp_…u8`), for a screen: a secret still in the text
+    must never look like one really redacted ([REDACTED:<rule>] is what a redacted copy holds)."""
+    return _replace_secrets(text, lambda hit: _mask(text[hit.start:hit.end]))
+
+
+def _replace_secrets(text: str, replacement: Callable[[_Hit], str]) -> str:
     pieces, cursor = [], 0
     for hit in sorted(_scan_hits(text), key=lambda h: h.start):
-        pieces += [text[cursor:hit.start], f"[REDACTED:{hit.rule}]"]
+        pieces += [text[cursor:hit.start], replacement(hit)]
         cursor = hit.end
     return "".join(pieces) + text[cursor:]
 

@@ -1,9 +1,10 @@
 """The secret review, end to end: nothing with a finding leaves the machine unless approved."""
 from __future__ import annotations
 
+import base64
 import json
+import random
 from pathlib import Path
-
 
 from testing.machine import Machine, project, remote_file
 from testing.repo import git, gitend, write
@@ -12,11 +13,20 @@ from testing.terminal import converse
 FOLDER = "claude/memory/github.com+someone+project"
 TOKEN = "ghp_R8x2Kq9ZtLm4Vb7Nc1Hd5Jf3Gs6Wp0Ya2Eu8"  # fake, fails GitHub's checksum
 NOTE = f"# Deploying\nThe CI uses the token {TOKEN} for releases.\nAsk before rotating it.\n"
-
+KEY_BODY = base64.b64encode(random.Random(7).randbytes(400)).decode()  # fake: random bytes
+KEY_LINES = [KEY_BODY[i:i + 70] for i in range(0, len(KEY_BODY), 70)]
+KEY = "\n".join(["-----BEGIN OPENSSH PRIVATE KEY-----", *KEY_LINES, "-----END OPENSSH PRIVATE KEY-----"])
+KEY_NOTE = f"# Build box\nDeploy key:\n{KEY}\nThe CI uses the token {TOKEN} for releases.\n"
+KEY_NOTE_REDACTED = ("# Build box\nDeploy key:\n[REDACTED:private-key]\n"
+                     "The CI uses the token [REDACTED:github-token] for releases.\n")
 
 
 def everything_pushed(remote: Path) -> str:
     return git(remote, "log", "-p", "--all")
+
+
+def holds_a_secret(text: str) -> bool:
+    return TOKEN in text or any(line in text for line in KEY_LINES)
 
 
 def held_session(laptop: Machine, proj: Path) -> Path:
@@ -73,6 +83,34 @@ def test_review_redact_pushes_a_redacted_copy_and_leaves_the_note(laptop: Machin
     assert TOKEN not in everything_pushed(remote)
 
 
+def test_review_redact_replaces_every_secret_after_a_key_block(laptop: Machine, remote: Path, proj: Path) -> None:
+    laptop.note(proj, "box.md", KEY_NOTE)
+    laptop.sync(proj)
+    assert len(laptop.status()["held"]) == 1
+    code, shown = converse(["review"], ["r", "r"], laptop.env, cwd=str(proj))
+    assert code == 0, shown
+    assert "+-----BEGIN OPENSSH PRIVATE KEY-----…" in shown and "ghp_…u8" in shown and not holds_a_secret(shown)
+    assert not any(f"{line[:4]}…" in shown for line in KEY_LINES)  # not even a key line's masked ends
+    assert remote_file(remote, f"{FOLDER}/box.md") == KEY_NOTE_REDACTED
+    assert not holds_a_secret(everything_pushed(remote))
+    assert not holds_a_secret(git(laptop.dots, "log", "-p", "--all"))  # nor committed locally
+    assert laptop.status()["held"] == []
+    (last,) = [r for r in laptop.status()["last"] if r["kind"] == "memory"]
+    assert last["ok"] and "2 secret(s) redacted" in last["summary"], last
+
+
+def test_on_finding_redact_replaces_every_secret_after_a_key_block(laptop: Machine, remote: Path,
+                                                                   proj: Path) -> None:
+    laptop.configure(remote, review={"on_finding": "redact"})
+    laptop.note(proj, "box.md", KEY_NOTE)
+    laptop.sync(proj)
+    assert laptop.status()["held"] == []
+    assert remote_file(remote, f"{FOLDER}/box.md") == KEY_NOTE_REDACTED
+    assert not holds_a_secret(everything_pushed(remote) + git(laptop.dots, "log", "-p", "--all"))
+    (last,) = [r for r in laptop.status()["last"] if r["kind"] == "memory"]
+    assert "2 secret(s) redacted" in last["summary"], last
+
+
 def test_review_hold_keeps_it_held(laptop: Machine, remote: Path, proj: Path) -> None:
     held_session(laptop, proj)
     code, shown = converse(["review"], ["h"], laptop.env, cwd=str(proj))
@@ -111,6 +149,10 @@ def test_outgoing_commits_are_scanned_again_before_the_push(laptop: Machine, rem
     assert TOKEN not in everything_pushed(remote)
     held = laptop.status()["held"]
     assert len(held) == 1 and "the commits to push" in held[0]["held"]
+    # The diff shows what the commit really holds: the token, masked, not a redaction it lacks.
+    code, shown = converse(["review"], ["h"], laptop.env, cwd=str(proj))
+    assert code == 1 and "+The CI uses the token ghp_…u8 for releases." in shown
+    assert "[REDACTED:" not in shown and TOKEN not in shown
 
 
 def test_push_protection_refusal_is_held_not_retried(laptop: Machine, remote: Path, proj: Path) -> None:
@@ -144,6 +186,60 @@ def test_pre_push_mode_reads_git_lines(laptop: Machine, remote: Path) -> None:
     assert pre_push(f"refs/heads/main {base} refs/heads/main {base}\n")[0] == 0
     code, _ = pre_push(f"refs/heads/x {base} refs/heads/x {zero}\nrefs/heads/main {head} refs/heads/main {base}\n")
     assert code == 1  # the second ref carries it
+
+
+def pre_push(repo: Path, remote: Path, lines: str) -> tuple[int, str]:
+    """Run the pre-push hook as git does, with git's `<local ref> <sha> <remote ref> <sha>` lines."""
+    proc = gitend("review", "--pre-push", "origin", str(remote), cwd=repo, input=lines.encode())
+    return proc.returncode, proc.stderr
+
+
+def commit(repo: Path, files: dict[str, str], message: str = "notes") -> str:
+    for name, text in files.items():
+        write(repo / name, text)
+    git(repo, "add", *files)
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_pre_push_scans_added_lines_that_look_like_diff_headers(laptop: Machine, remote: Path) -> None:
+    base = git(laptop.dots, "rev-parse", "HEAD").strip()
+    # Shown in the patch as `+++ deploy…` and `+++ b/…`: still content, not file headers.
+    head = commit(laptop.dots, {"notes.txt": f"intro\n++ deploy token {TOKEN}\n++ b/fake/header\nsk {TOKEN}\n"})
+    code, err = pre_push(laptop.dots, remote, f"refs/heads/main {head} refs/heads/main {base}\n")
+    assert code == 1, err
+    assert "notes.txt:2 github-token" in err and "notes.txt:4 github-token" in err and TOKEN not in err
+
+
+def test_pre_push_scans_what_a_merge_resolution_adds(laptop: Machine, remote: Path) -> None:
+    dots = laptop.dots
+    base = commit(dots, {"notes.txt": "deploy: manual\n"})
+    git(dots, "push", "-q", "origin", "main")
+    git(dots, "checkout", "-q", "-b", "side")
+    commit(dots, {"notes.txt": "deploy: by CI\n"})
+    git(dots, "checkout", "-q", "main")
+    commit(dots, {"notes.txt": "deploy: by hand\n"})
+    git(dots, "merge", "-q", "side", check=False)  # a conflict
+    write(dots / "notes.txt", f"deploy: by CI\nwith token {TOKEN}\n")  # the secret comes in with the resolution
+    git(dots, "commit", "-q", "-a", "--no-edit")
+    head = git(dots, "rev-parse", "HEAD").strip()
+    code, err = pre_push(dots, remote, f"refs/heads/main {head} refs/heads/main {base}\n")
+    assert code == 1, err
+    assert f"{head[:10]}:notes.txt:2 github-token" in err and TOKEN not in err
+
+
+def test_pre_push_merge_does_not_rescan_what_the_remote_already_has(laptop: Machine, remote: Path,
+                                                                      tmp_path: Path) -> None:
+    other = tmp_path / "other"  # another clone pushes a secret (approved on its machine)
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    theirs = commit(other, {"theirs.txt": f"token {TOKEN}\n"})
+    git(other, "push", "-q", "origin", "main")
+    commit(laptop.dots, {"mine.txt": "nothing secret\n"})
+    git(laptop.dots, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    head = git(laptop.dots, "rev-parse", "HEAD").strip()
+    assert len(git(laptop.dots, "rev-list", "--parents", "-n1", head).split()) == 3  # a merge
+    code, err = pre_push(laptop.dots, remote, f"refs/heads/main {head} refs/heads/main {theirs}\n")
+    assert code == 0, err  # the merge brings the token in from the remote's side: nothing new
 
 
 def test_scan_command(tmp_path: Path) -> None:

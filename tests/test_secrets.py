@@ -97,9 +97,31 @@ def test_each_kind_is_found_by_its_rule(kind: str) -> None:
     "npm install left-pad@1.3.0 && pip install 'django>=5.0.7,<6'",
     "See AbstractSingletonProxyFactoryBeanConfigurationProvider in UserAccountSettingsPanel.",
     "U2VlIHlvdSBhdCB0aGUgbWVldGluZyB0b21vcnJvdyBhdCBub29uLg==",
+    "DB_PASSWORD=changeme", "password=password", "DB_PASSWORD=<password>", "DB_PASSWORD=$PASSWORD",
+    "DB_PASSWORD=${DB_PASSWORD}", "POSTGRES_PASSWORD=mysecretpassword", "password: required",
+    "The password is automatically rotated.", "docker login -u ci -p $DOCKER_PASSWORD ghcr.io",
+    "docker login -u ci -p <password> ghcr.io", "docker login -u ci --password-stdin ghcr.io",
+    "docker run -p 8080:80 nginx", "mysql -u root -p app", "mysql -uroot -p -h db app", "mysql -uroot -proot app",
+    "mysql -uroot -p${MYSQL_PWD} app", "mysql -h db -P3306 -u app -p app", "mysql built with gcc -pthread",
 ])
 def test_look_alikes_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("text, rule, secret", [
+    ("docker login -p Kq8vN2mX5pL9rT registry.corp.io", "cli-password", "Kq8vN2mX5pL9rT"),
+    ("docker login -u ci -p 'hunter2!' ghcr.io", "cli-password", "hunter2!"),
+    ("podman login --username ci -p Tr0ub4dor3 quay.io", "cli-password", "Tr0ub4dor3"),
+    ("docker login -u ci --password Kq8vN2mX5pL9rT ghcr.io", "secret-assignment", "Kq8vN2mX5pL9rT"),
+    ("mysql -u root -pTr0ub4dor3 -h db.internal app", "cli-password", "Tr0ub4dor3"),
+    ("`mysqldump -uapp -p'Tr0ub4dor&3' app > app.sql`", "cli-password", "Tr0ub4dor&3"),
+    ("mariadb -uroot -pRootPass app", "cli-password", "RootPass"),
+    ("mysql --user=app --password=Tr0ub4dor3 app", "secret-assignment", "Tr0ub4dor3"),
+    ("DB_PASSWORD=correcthorsebatterystaple", "secret-assignment", "correcthorsebatterystaple"),
+    ("The wifi password is correcthorsebatterystaple.", "secret-assignment", "correcthorsebatterystaple."),
+])
+def test_command_line_passwords_and_passphrases(text: str, rule: str, secret: str) -> None:
+    assert [(f.rule, f.secret) for f in scan_text(text)] == [(rule, secret)]
 
 
 # ---------------------------------------------------------------- API contracts
@@ -271,6 +293,9 @@ def test_scan_text_never_raises_and_is_fast(text: str) -> None:
     "Authorization: Bearer " * 50_000,
     ("x" * 31 + " ") * 60_000,
     "Q~" * 200_000 + ":AA" * 100_000,
+    "-p" * 1_000_000,
+    "mysql -u root -p " * 100_000,
+    "docker login -u ci " + "x " * 500_000 + "-p",
 ])
 def test_adversarial_inputs_stay_fast(text: str) -> None:
     started = time.perf_counter()

@@ -76,6 +76,14 @@ def password() -> str:
     return rand(LOWER, 5).capitalize() + rand(DIGITS, 3) + rng.choice("!#%&+") + rand(LOWER + UPPER, 4)
 
 
+PASSPHRASE_WORDS = "correct horse battery staple orbit maple cactus violet thunder pencil glacier harbor velvet".split()
+
+
+def passphrase() -> str:
+    """xkcd-style: letters only, no digit or symbol to give it away."""
+    return "".join(rng.sample(PASSPHRASE_WORDS, 4))
+
+
 # kind -> (secret factory, context templates). {s} is the secret; {n} a fitting variable name.
 Kind = tuple[Callable[[], str], list[str]]
 TOKEN_CONTEXTS = [
@@ -203,6 +211,15 @@ KINDS: dict[str, tuple[str, Kind]] = {
                                                               "pgcli --password {s} -h db.internal"])),
     "generic-high-entropy": ("generic-high-entropy", (lambda: rand(B62, 40), [
         "Staging value (do not share): {s}", "- value to paste in the dashboard: `{s}`"])),
+    "docker-login": ("cli-password", (password, ["docker login -u ci -p {s} registry.corp.local",
+                                                 "podman login --username deploy -p '{s}' quay.io"])),
+    "docker-login-flag": ("secret-assignment", (lambda: rand(B62, 32),
+                                                ["docker login --username ci --password {s} ghcr.io"])),
+    "mysql-glued": ("cli-password", (password, ["mysql -u root -p{s} -h db.internal app",
+                                                "mysqldump -uapp -p'{s}' reports > reports.sql"])),
+    "mysql-flag": ("secret-assignment", (password, ["mysql --user=app --password={s} reports"])),
+    "env-passphrase": ("secret-assignment", (passphrase, ["DB_PASSWORD={s}", "- wifi password: {s}",
+                                                          'export MYSQL_PASSWORD="{s}"'])),
 }
 
 
@@ -334,6 +351,21 @@ def negative_cases() -> list[tuple[str, str]]:
         ("public-key", f"ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBB{rand(B64, 64)} me@host"),
         ("public-key", pem("PGP PUBLIC KEY BLOCK", 240)),
         ("public-key", f"The server key fingerprint is SHA256:{rand(B64, 43)}."),
+        ("placeholder", "DB_PASSWORD=changeme"),
+        ("placeholder", "password=password"),
+        ("placeholder", "DB_PASSWORD=<password>"),
+        ("placeholder", "POSTGRES_PASSWORD=mysecretpassword"),
+        ("env-reference", "export PGPASSWORD=$PASSWORD"),
+        ("env-reference", "DB_PASSWORD=${DB_PASSWORD}"),
+        ("cli", "docker login -u ci -p $DOCKER_PASSWORD registry.corp.local"),
+        ("cli", 'docker login -u ci -p "$(cat ~/.docker-token)" ghcr.io'),
+        ("cli", "docker run -p 8080:80 -e MYSQL_ROOT_PASSWORD_FILE=/run/secrets/db mysql:8"),
+        ("cli", "mysql -u root -p app  # asks for the password"),
+        ("cli", "mysql -uroot -p$MYSQL_ROOT_PASSWORD -h db.internal app"),
+        ("cli", "mysql -h db.internal -P3306 -u report -p reports"),
+        ("prose", "Build the mysql client with gcc -pthread -O2."),
+        ("prose", "The password is automatically rotated every 90 days."),
+        ("prose", "password: required for the staging database, see the runbook"),
     ]
 
 
