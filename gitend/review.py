@@ -227,11 +227,10 @@ def held_items(cfg: config.Config) -> list[Item]:
             stage = job.data.get("held_at", "notes")
             groups.setdefault((job.target, stage, job.data.get("project_root", "") if stage == "notes" else ""),
                               []).append(job)
-    for (target, stage, project_root), jobs in groups.items():
+    for (target, stage, _project), jobs in groups.items():
         repo, branch = dotfiles.open_repo(target)
         if stage == "notes":
-            work = worker.project_pending(repo, Path(project_root), Path(jobs[-1].data.get("cwd") or project_root),
-                                          cfg)
+            work = worker.job_pending(repo, jobs[-1], cfg)
             if work is None or not work.findings:
                 release(jobs)
                 continue

@@ -256,11 +256,17 @@ def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Confi
     return pending(repo, project_folder(cfg.memory.path.strip("/"), key), source, key, cfg)
 
 
+def job_pending(repo: Repo, job: queue.Job, cfg: config.Config) -> Pending | None:
+    """What a memory job has to mirror, from the folder its hook found."""
+    project_root = Path(job.data["project_root"])
+    stored = job.data.get("memory_dir")
+    return project_pending(repo, project_root, Path(job.data.get("cwd") or project_root), cfg,
+                           Path(stored) if stored else None)
+
+
 def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
                     cfg: config.Config) -> str:
-    stored = jobs[-1].data.get("memory_dir")
-    work = project_pending(repo, project_root, Path(jobs[-1].data.get("cwd") or project_root), cfg,
-                           Path(stored) if stored else None)
+    work = job_pending(repo, jobs[-1], cfg)
     if work is None:
         return ""
     sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
