@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from gitend import config, install, paths, queue
 from gitend.errors import GitendError
@@ -73,9 +75,9 @@ def _hook() -> Iterator[str | Problem]:
         yield f"no SessionEnd hook for gitend in {path}", "run `gitend install`"
         return
     ours = [id(hook) for hook in install.our_entries(session_end)]  # the rest are the user's per-reason entries
-    for command in dict.fromkeys(hook["command"] for hook in hooks):
+    for command in dict.fromkeys(map(_program, hooks)):
         if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
-            mine = any(id(hook) in ours for hook in hooks if hook["command"] == command)
+            mine = any(id(hook) in ours for hook in hooks if _program(hook) == command)
             yield (f"the hook runs `{command}`, which is not found",
                    "run `gitend install` again from this install" if mine else
                    "put gitend's full path in the `command` of your own gitend entries")
@@ -150,6 +152,11 @@ def _queue() -> Iterator[str | Problem]:
 
 
 CHECKS: list[Callable[[], Iterator[str | Problem]]] = [_git, _python, _config, _hook, _dotfiles, _queue]
+
+
+def _program(hook: dict[str, Any]) -> str:
+    """The program a hook entry runs: `command` in exec form (with `args`), its first word in shell form."""
+    return hook["command"] if isinstance(hook.get("args"), list) else shlex.split(hook["command"])[0]
 
 
 def run_checks() -> list[str | Problem]:

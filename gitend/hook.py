@@ -22,7 +22,9 @@ from gitend.git import Repo
 
 MAX_PAYLOAD = 1 << 20
 STDIN_WAIT_S = 1.0
-LOCK_WAIT_S = 1.0  # another snapshot of this work tree is running; it saves the same state
+# Another snapshot of this work tree is running (it likely saves the same state): wait this
+# long, a third of the budget, then leave the save to the worker.
+LOCK_WAIT_S = 0.5
 # Hashing more than this does not fit in the 1.5 s budget (bench/scale.py: ~0.12 ms a file,
 # ~250 MB/s): the detached worker takes such a snapshot instead.
 HASH_LIMIT = (2000, 100 << 20)
@@ -117,8 +119,9 @@ def take_snapshot(repo: Repo, cfg: config.Config, payload: Payload, *, may_defer
         if not may_defer:
             raise
         # The worker takes the work tree as it is then, so this session's last changes are in.
+        ref = snapshot.wip_ref(cfg.snapshot.branch_prefix, snapshot.branch_name(repo, repo.head().ref))
         return Outcome(None, "another gitend is saving this work tree: the background worker saves it after",
-                       deferred=True)
+                       ref, deferred=True)
 
 
 def _take_snapshot(repo: Repo, cfg: config.Config, payload: Payload, may_defer: bool) -> Outcome:

@@ -428,7 +428,10 @@ def _uninstall_memory_repo(info: Json | None) -> list[str]:
     if not info or not os.path.lexists(info["path"]):
         return []
     path = Path(info["path"])
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return [f"kept memory.repo in {path}: it cannot be read as UTF-8 text any more"]
     restored = text.replace(info["after"], info["before"])
     try:
         repo, rest = _repo_and_rest(text)

@@ -214,11 +214,15 @@ def _move_aside(repo: Repo, paths: list[str]) -> Path:
     folder = _backup_folder(repo)
     for path in paths:
         target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(repo.root / path, target)
-        except OSError:
-            shutil.move(repo.root / path, target)  # another filesystem: copy, then delete
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(repo.root / path, target)
+            except OSError:
+                shutil.move(repo.root / path, target)  # another filesystem: copy, then delete
+        except OSError as exc:
+            raise GitendError(f"could not move {path} aside ({exc.strerror or exc}); what was moved before it "
+                              f"is in {folder}, your local changes are saved as a snapshot") from None
     return folder
 
 

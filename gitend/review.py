@@ -77,26 +77,11 @@ def scan_notes(texts: dict[str, str]) -> list[Finding]:
 
 
 def redact(text: str, findings: Iterable[Finding]) -> str:
-    """`text` with these findings' secrets replaced by [REDACTED:<rule>] (others left alone).
-
-    Each finding is placed by its line and column, so a multi-line secret (a key block) and the
-    findings after it are all replaced; any other copy of a found secret is replaced too."""
-    findings = list(findings)
-    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-    spans = []
-    for f in findings:
-        start = line_starts[f.line - 1] + f.column - 1 if f.line <= len(line_starts) else -1
-        if start >= 0 and text.startswith(f.secret, start):
-            spans.append((start, start + len(f.secret), f.rule))
-    pieces, cursor = [], 0
-    for start, end, rule in sorted(spans):
-        if start >= cursor:
-            pieces += [text[cursor:start], f"[REDACTED:{rule}]"]
-        cursor = max(cursor, end)
-    redacted = "".join(pieces) + text[cursor:]
+    """`text` with every copy of these findings' secrets replaced by [REDACTED:<rule>] (others
+    left alone). Longest first, so a key block goes whole and a secret inside another goes with it."""
     for f in sorted(findings, key=lambda f: -len(f.secret)):
-        redacted = redacted.replace(f.secret, f"[REDACTED:{f.rule}]")
-    return redacted
+        text = text.replace(f.secret, f"[REDACTED:{f.rule}]")
+    return text
 
 
 _HUNK = re.compile(r"(@@+) (?:-\S+ )+\+(\d+)")

@@ -152,11 +152,13 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     folder = cfg.memory.path.strip("/")
     lines = []
     with lock.held(repo.git_dir / "gitend.lock", timeout=30, what=f"the dotfile repo {repo.root}"):
-        by_project: dict[tuple[str, str], list[queue.Job]] = {}
+        # One mirror per project (its newest job says where the notes are): two groups for one
+        # dotfile folder would each take the other's notes for deleted ones.
+        by_project: dict[str, list[queue.Job]] = {}
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
-                by_project.setdefault((job.data["project_root"], job.data.get("memory_dir", "")), []).append(job)
-        for (project_root, _), project_jobs in by_project.items():
+                by_project.setdefault(job.data["project_root"], []).append(job)
+        for project_root, project_jobs in by_project.items():
             lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
         lines += _mirror_extras(repo, folder, cfg)
         pushing = [j for j in jobs if j.push and not j.held]

@@ -123,3 +123,15 @@ def test_a_damaged_install_record_is_one_problem_among_the_checks(hermetic: Path
     assert "fix: remove it, then run `gitend install` again" in out
     assert "ok      git version" in out and "SessionEnd hook in" in out and "queue:" in out
     assert out.count("fix:") == 1
+
+
+def test_a_shell_form_entry_of_your_own_is_found(hermetic: Path) -> None:
+    path = settings_with(hermetic, "settings-per-reason.json")
+    data = json.loads(path.read_text())
+    for group in data["hooks"]["SessionEnd"]:
+        for hook in group["hooks"]:
+            hook["command"] = f"{install.gitend_command()} hook"
+            del hook["args"]
+    path.write_text(json.dumps(data))
+    code, out = doctor(hermetic)
+    assert code == 0 and "not found" not in out, out

@@ -185,6 +185,11 @@ def test_sessions_ending_together_in_one_worktree_take_turns(tmp_path: Path, her
     ended = end_sessions(machine, [(f"s{i}", repo) for i in range(5)], spread_s=0.0)
     assert all(e.returncode == 0 for e in ended), [e.stderr for e in ended]
     assert sum("saved" in e.stdout for e in ended) == 1
-    assert sum("nothing new to save" in e.stdout for e in ended) == 4
+    # The others find the state saved, or, kept waiting too long, leave it to the worker.
+    assert all("nothing new to save" in e.stdout or "the background worker saves it" in e.stdout
+               for e in ended if "saved" not in e.stdout), [e.stdout for e in ended]
     assert max(e.elapsed for e in ended) < BUDGET_S, [round(e.elapsed, 2) for e in ended]
+    machine.wait_for_worker()
+    assert machine.status()["pending"] == []
+    assert len(json.loads(machine.gitend("list", "--json", cwd=repo).stdout)) == 1  # the same state, saved once
     assert_snapshot_is_the_work_tree(repo)
