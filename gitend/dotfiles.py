@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import memory, paths, snapshot
+from gitend import config, memory, paths, snapshot
 from gitend.errors import GitendError
 from gitend.git import GitError, Repo, zsplit
 
@@ -101,12 +101,15 @@ def outgoing(repo: Repo, branch: str, remote: str) -> list[str]:
     return ["HEAD", f"^{upstream}"] if repo.refs(upstream) else ["HEAD", "--not", f"--remotes={remote}"]
 
 
-def unpushed(path: str, remote: str, folder: str) -> int:
-    """How many of gitend's commits the dotfile repo has that `remote` lacks, as far as its
-    remote-tracking refs know (local git only, no network)."""
-    repo, branch = open_repo(path)
-    ahead = repo.text("rev-list", "--fixed-strings", f"--grep={TRAILER}: ", *outgoing(repo, branch, remote)).split()
-    return sum(1 for commit in ahead if _is_ours(repo, commit, folder))
+def unpushed(settings: config.Memory) -> int:
+    """How many of gitend's commits the dotfile repo has that its remote lacks, as far as its
+    remote-tracking refs know (local git only, no network); 0 when memory sync is off."""
+    if not (settings.enabled and settings.repo):
+        return 0
+    repo, branch = open_repo(settings.repo)
+    ahead = repo.text("rev-list", "--fixed-strings", f"--grep={TRAILER}: ",
+                      *outgoing(repo, branch, settings.remote)).split()
+    return sum(1 for commit in ahead if _is_ours(repo, commit, settings.path.strip("/")))
 
 
 def update(repo: Repo, branch: str, remote: str, timeout: float) -> Outcome:

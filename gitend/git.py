@@ -115,6 +115,11 @@ def zsplit(data: bytes) -> list[str]:
     return [os.fsdecode(part) for part in data.split(b"\0") if part]
 
 
+def zjoin(paths: Iterable[str]) -> bytes:
+    """Paths for a `-z --stdin` git command."""
+    return b"".join(os.fsencode(p) + b"\0" for p in paths)
+
+
 @dataclass(frozen=True)
 class Commit:
     sha: str
@@ -259,7 +264,7 @@ class Repo:
 
     def update_index(self, index: Path, paths: Iterable[str], *, add: bool) -> None:
         """Record the work tree's version of `paths` (missing ones are removed)."""
-        data = b"".join(os.fsencode(p) + b"\0" for p in paths)
+        data = zjoin(paths)
         if data:
             flags = ["--add"] if add else []
             self.git("update-index", "-z", *flags, "--remove", "--stdin", input=data, index=index)

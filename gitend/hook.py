@@ -152,7 +152,7 @@ def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo
 
         # Where the notes are is decided here, in Claude Code's environment (CLAUDE_CONFIG_DIR, ...):
         # the worker may run with another (`gitend push` from a shell). A few stat calls.
-        notes = memory.memory_dir(project_root, Path(payload.cwd)) or memory.default_memory_dir(project_root)
+        notes = memory.notes_dir(project_root, Path(payload.cwd))
         jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
                               cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason,
                               memory_dir=str(notes)))

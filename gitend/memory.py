@@ -84,6 +84,11 @@ def memory_dir(project_root: Path, cwd: Path | None = None) -> Path | None:
     return next((folder for folder in _candidates(project_root, cwd) if folder.is_dir()), None)
 
 
+def notes_dir(project_root: Path, cwd: Path | None = None) -> Path:
+    """This project's auto-memory folder: the one there is, else where Claude Code would make it."""
+    return memory_dir(project_root, cwd) or default_memory_dir(project_root)
+
+
 def default_memory_dir(project_root: Path) -> Path:
     """Where Claude Code would create this project's auto-memory folder (it may not exist)."""
     return _candidates(project_root, None)[0]

@@ -13,12 +13,13 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
 from gitend import config, message, snapshot
 from gitend.errors import GitendError
-from gitend.git import GitError, Repo, zsplit
+from gitend.git import GitError, Repo, zjoin, zsplit
 from gitend.transcript import Session
 
 
@@ -47,6 +48,11 @@ class Plan:
     @property
     def blocked(self) -> bool:
         return bool(self.local_changes or self.collisions)
+
+    @cached_property
+    def deleted(self) -> set[str]:
+        """Paths the snapshot deletes, staged or not."""
+        return {path for letter, path in self.staged + self.unstaged if letter == "D"}
 
 
 def _name_status(repo: Repo, old: str, new: str) -> list[tuple[str, str]]:
@@ -78,9 +84,8 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
         # after it has applied the rest: such files are set aside and written separately.
         # (A file the snapshot deletes, as `git rm --cached` does, is gone by then.)
         on_head = _tree_entries(repo, head_sha)
-        deleted = {p for letter, p in plan.staged + plan.unstaged if letter == "D"}
         for path, entry in untracked.items():
-            if path in on_head and path not in deleted:
+            if path in on_head and path not in plan.deleted:
                 (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
     plan.in_progress = next((what for marker, what in snapshot.IN_PROGRESS.items()
                              if (repo.git_dir / marker).exists()), None)
@@ -129,8 +134,7 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
 
 def _emptied_by_snapshot(repo: Repo, plan: Plan, folder: str, tracked: set[str]) -> bool:
     """The snapshot deletes every tracked file in `folder`, and nothing else is in it."""
-    deleted = {p for letter, p in plan.staged + plan.unstaged if letter == "D"}
-    if not all(p in deleted for p in tracked if p.startswith(f"{folder}/")):
+    if not all(p in plan.deleted for p in tracked if p.startswith(f"{folder}/")):
         return False
     others = repo.git("ls-files", "-z", "--others", "--directory", "--", folder, env=_LITERAL)  # ignored ones too
     return not zsplit(others)
@@ -238,7 +242,7 @@ def _unborn_apply(repo: Repo, snap: snapshot.Snapshot) -> None:
 def _stand_in(repo: Repo, plan: Plan) -> str:
     """The snapshot with the files HEAD now tracks left out of its untracked part."""
     snap = plan.snap
-    names = b"".join(os.fsencode(p) + b"\0" for p in plan.now_tracked + plan.now_committed)
+    names = zjoin(plan.now_tracked + plan.now_committed)
     with repo.temp_index(seed=False) as index:
         repo.git("read-tree", snap.untracked_commit, index=index)
         repo.git("update-index", "-z", "--force-remove", "--stdin", input=names, index=index)
@@ -248,7 +252,7 @@ def _stand_in(repo: Repo, plan: Plan) -> str:
 
 def _write_now_tracked(repo: Repo, plan: Plan) -> None:
     """The snapshot's version of files HEAD tracks now, over HEAD's: an unstaged change."""
-    names = b"".join(os.fsencode(p) + b"\0" for p in plan.now_tracked)
+    names = zjoin(plan.now_tracked)
     with repo.temp_index(seed=False) as index:
         repo.git("read-tree", plan.snap.untracked_commit, index=index)
         repo.git("checkout-index", "-f", "-z", "--stdin", input=names, index=index)

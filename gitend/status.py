@@ -68,9 +68,7 @@ def _unpushed() -> dict[str, Any] | None:
 
     try:
         cfg = config.load(None)
-        if not (cfg.memory.enabled and cfg.memory.repo):
-            return None
-        count = dotfiles.unpushed(cfg.memory.repo, cfg.memory.remote, cfg.memory.path.strip("/"))
+        count = dotfiles.unpushed(cfg.memory)
     except (GitendError, OSError):
         return None
     return {"repo": cfg.memory.repo, "remote": cfg.memory.remote, "commits": count} if count else None

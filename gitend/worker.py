@@ -80,7 +80,7 @@ def _queue_unpushed(cfg: config.Config) -> None:
     if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
         return  # a job pushes them anyway, or the push waits for `gitend review`
     try:
-        ahead = dotfiles.unpushed(target, cfg.memory.remote, cfg.memory.path.strip("/"))
+        ahead = dotfiles.unpushed(cfg.memory)
     except GitendError:
         return  # the memory job reports what is wrong with the dotfile repo
     if ahead:
@@ -216,6 +216,7 @@ class Pending:
     data: dict[str, bytes]  # the bytes of every note that would be written, read once and scanned
     texts: dict[str, str]  # the same, as text
     findings: list[Finding]  # unapproved ones
+    written: dict[str, str]  # the manifest's digests of redacted copies in the repo
 
     def diff(self, repo: Repo) -> str:
         """A unified diff of the notes in the dotfile repo against what would be written."""
@@ -232,8 +233,8 @@ def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Con
             only: str | None = None) -> Pending:
     target = repo.root / rel_folder
     local = memory.list_notes(source, only)
-    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key),
-                              written=memory.load_written(key))
+    written = memory.load_written(key)
+    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key), written=written)
     data = {}
     for path in list(plan.write) + [path for path, _ in plan.conflicts]:
         # Read once: these very bytes are scanned, written and recorded, whatever happens to the note meanwhile.
@@ -245,7 +246,7 @@ def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Con
         local[path] = memory.Note(path, hashlib.sha256(raw).hexdigest(), len(raw))
     texts = {path: raw.decode("utf-8", errors="replace") for path, raw in data.items()}
     findings = review.unapproved(review.scan_notes(texts), cfg.review)
-    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings)
+    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings, written)
 
 
 def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config,
@@ -302,12 +303,11 @@ def _mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
 
 def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redact: bool = False) -> str:
     """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
-    written = memory.load_written(work.key)
     if work.plan.empty:
         # The plan compares with the files, so notes that a killed or failed run copied but did not
         # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
         if memory.load_manifest(work.key) != {rel: note.digest for rel, note in work.local.items()}:
-            memory.save_manifest(work.key, work.local, written)
+            memory.save_manifest(work.key, work.local, work.written)
         if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
             return ""
         commit = dotfiles.commit_folder(repo, work.rel_folder, message)
@@ -315,13 +315,14 @@ def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, reda
     if work.findings and not (redact or cfg.review.on_finding == "redact"):
         raise review.Held(work.findings, f"the notes of {work.key}")
     out = dict(work.data)
-    for path in sorted({f.path for f in work.findings}):
+    redacted = {f.path for f in work.findings}
+    for path in redacted:
         out[path] = review.redact(work.texts[path], [f for f in work.findings if f.path == path]).encode("utf-8")
     memory.apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out)
     # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
     rewritten = set(work.plan.write) | {rel for rel, _ in work.plan.conflicts}
-    written = {rel: digest for rel, digest in written.items() if rel not in rewritten}
-    written.update({path: hashlib.sha256(out[path]).hexdigest() for path in {f.path for f in work.findings}})
+    written = {rel: digest for rel, digest in work.written.items() if rel not in rewritten}
+    written.update({path: hashlib.sha256(out[path]).hexdigest() for path in redacted})
     memory.save_manifest(work.key, work.local, written)
     commit = dotfiles.commit_folder(repo, work.rel_folder, message)
     changes = len(work.plan.write) + len(work.plan.delete)
@@ -366,7 +367,7 @@ def pull(directory: str, progress: Progress) -> int:
         source = repo.root / rel_folder
         if not source.is_dir():
             raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
-        target = memory.memory_dir(root, Path(directory).resolve()) or memory.default_memory_dir(root)
+        target = memory.notes_dir(root, Path(directory).resolve())
         written = memory.load_written(key)
         result = memory.pull(source, target, memory.load_manifest(key), _commit_times(repo, rel_folder), written)
         # What was pulled counts as synced: it must not look like an edit made here.

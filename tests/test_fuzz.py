@@ -12,7 +12,10 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import yaml
@@ -120,29 +123,31 @@ def test_payload_near_the_size_limit_in_bounded_memory(size: int) -> None:
     assert peak < 12 * hook.MAX_PAYLOAD, f"{peak / 1e6:.1f} MB to read a {len(data) / 1e6:.1f} MB payload"
 
 
-def test_payload_that_never_ends_is_given_up_on_time() -> None:
+@contextmanager
+def stdin_left_open(data: bytes) -> Iterator[BinaryIO]:
+    """A pipe holding `data` whose writer never closes it."""
     read_fd, write_fd = os.pipe()
-    os.write(write_fd, b'{"session_id": "s", ')
+    os.write(write_fd, data)
     try:
         with os.fdopen(read_fd, "rb") as stream:
-            started = time.monotonic()
-            with pytest.raises(GitendError, match="no complete hook payload on stdin"):
-                hook.read_payload(stream)
-            assert time.monotonic() - started < hook.STDIN_WAIT_S + 1
+            yield stream
     finally:
         os.close(write_fd)
+
+
+def test_payload_that_never_ends_is_given_up_on_time() -> None:
+    with stdin_left_open(b'{"session_id": "s", ') as stream:
+        started = time.monotonic()
+        with pytest.raises(GitendError, match="no complete hook payload on stdin"):
+            hook.read_payload(stream)
+        assert time.monotonic() - started < hook.STDIN_WAIT_S + 1
 
 
 def test_complete_payload_on_stdin_left_open_is_taken_at_once() -> None:
-    read_fd, write_fd = os.pipe()
-    os.write(write_fd, b'{"session_id": "s", "cwd": "/tmp", "reason": "logout"}\n')
-    try:
-        with os.fdopen(read_fd, "rb") as stream:
-            started = time.monotonic()
-            payload = hook.read_payload(stream)
-            assert time.monotonic() - started < 0.2
-    finally:
-        os.close(write_fd)
+    with stdin_left_open(b'{"session_id": "s", "cwd": "/tmp", "reason": "logout"}\n') as stream:
+        started = time.monotonic()
+        payload = hook.read_payload(stream)
+        assert time.monotonic() - started < 0.2
     assert (payload.session_id, payload.reason) == ("s", "logout")
 
 
