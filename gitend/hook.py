@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, lock, log, paths, queue, snapshot
+from gitend import config, lock, log, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -113,6 +113,8 @@ def run(stream: BinaryIO) -> Outcome:
         if taken.deferred and repo:
             _hand_over(problems, "could not hand the snapshot to the background", lambda: [
                 queue.add("snapshot", str(repo.root), False, payload=dataclasses.asdict(payload))], True)
+        if repo and taken.ref and retention.due(repo, time.time()):
+            _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune(repo), cfg.push.background)
         if sound and payload.event == "SessionEnd":  # per-turn (Stop) snapshots stay local
             root = repo.main_root if repo else Path(payload.cwd)
             jobs = _hand_over(problems, "could not queue the background sync",
@@ -164,6 +166,14 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
     except (GitendError, OSError) as exc:
         problems.append(f"{failure}: {exc}")
         return []
+
+
+def _queue_prune(repo: Repo) -> list[queue.Job]:
+    """The worker applies the retention once a day per repository (stamped now, so the hooks
+    until then queue no other)."""
+    job = queue.add("prune", str(repo.main_root), False)
+    paths.pruned_stamp(repo.common_dir).touch()
+    return [job]
 
 
 def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,

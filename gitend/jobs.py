@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, snapshot
+from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -54,12 +54,13 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
     now = time.time()
     jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
-    # Deferred snapshots first, so the WIP pushes that follow include them.
-    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
+    # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
+    for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
         groups.setdefault((job.kind, job.target), []).append(job)
     left = []
     for (kind, target), group in groups.items():
-        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
+                "prune": "retention of"}[kind]
         progress(f"{what} {target} ...")
         try:
             summary = _KINDS[kind](target, group, cfg)
@@ -172,8 +173,17 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
 
 
+def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """The daily retention of one repository's WIP branches."""
+    if not Path(target).is_dir():
+        return "the repository is gone; nothing to prune"
+    repo = Repo.find(target)
+    results = retention.prune_repository(repo, config.load(repo.root).snapshot, now=time.time())
+    return retention.summary(results)
+
+
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------

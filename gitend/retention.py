@@ -17,9 +17,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from gitend import lock, snapshot
+from gitend import config, files, lock, paths, queue, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -179,13 +178,64 @@ def _with_previous(raw: bytes, previous: str | None) -> bytes:
 
 @contextmanager
 def _save_locks(repo: Repo) -> Iterator[None]:
-    """Every work tree's snapshot lock (hooks take the one of their work tree), in a fixed order."""
-    folders = [repo.common_dir, *sorted(p for p in (repo.common_dir / "worktrees").glob("*") if p.is_dir())]
+    """Every work tree's snapshot lock (a hook takes the one of its work tree), in a fixed order."""
+    git_dirs = [repo.common_dir, *sorted(p for p in (repo.common_dir / "worktrees").glob("*") if p.is_dir())]
     with ExitStack() as stack:
-        for folder in folders:
-            stack.enter_context(lock.held(folder / "gitend.lock", timeout=LOCK_WAIT_S,
-                                          what=f"the work tree of {folder}"))
+        for git_dir in git_dirs:
+            stack.enter_context(lock.held(paths.repo_lock(git_dir), timeout=LOCK_WAIT_S,
+                                          what=f"the snapshots of {repo.main_root}"))
         yield
+
+
+# -- a whole repository --------------------------------------------------------------
+
+
+def prune_repository(repo: Repo, settings: config.Snapshot, *, now: float, dry_run: bool = False) -> list[Pruned]:
+    """Apply the retention to every local WIP branch (those of deleted branches too). A pruned
+    branch that is pushed is queued to be pushed again, which prunes it on the remote: the
+    worker force-pushes this machine's WIP branches only, under its own name."""
+    results = [prune(repo, ref, keep_days=settings.keep_days, keep=settings.keep, now=now, dry_run=dry_run)
+               for ref in snapshot.wip_refs(repo, settings.branch_prefix)]
+    if dry_run:
+        return results
+    pruned = [result.ref for result in results if result.dropped]
+    if pruned and settings.push_remote:
+        queue.add("wip", str(repo.main_root), True, remote=settings.push_remote, refs=pruned, session_id="prune")
+    paths.pruned_stamp(repo.common_dir).touch()
+    _remember(repo)
+    return results
+
+
+def summary(results: list[Pruned]) -> str:
+    dropped = sum(len(result.dropped) for result in results)
+    branches = sum(1 for result in results if result.dropped)
+    if not dropped:
+        return f"nothing to prune ({sum(r.before for r in results)} snapshot(s) kept)"
+    return (f"pruned {dropped} snapshot(s) from {branches} WIP branch(es), "
+            f"{sum(r.after for r in results)} kept")
+
+
+def due(repo: Repo, now: float) -> bool:
+    """True once a day per repository: when its last prune is a day old. A repository's first
+    snapshot starts its clock (there is nothing to prune yet) and lists it for `gitend status`."""
+    stamp = paths.pruned_stamp(repo.common_dir)
+    try:
+        return now - os.stat(stamp).st_mtime >= DAY_S
+    except FileNotFoundError:
+        stamp.touch()
+        _remember(repo)
+        return False
+
+
+def _remember(repo: Repo) -> None:
+    known = wip_repositories()
+    if str(repo.main_root) not in known:
+        files.write_json(paths.wip_repos_file(), sorted([*known, str(repo.main_root)]))
+
+
+def wip_repositories() -> list[str]:
+    """The repositories with WIP branches on this machine (as far as gitend saw them)."""
+    return [root for root in files.read_json(paths.wip_repos_file(), []) if isinstance(root, str)]
 
 
 def usage(repo: Repo, prefix: str) -> tuple[int, int]:
@@ -199,15 +249,3 @@ def usage(repo: Repo, prefix: str) -> tuple[int, int]:
     exclude = "".join(f"^{sha}\n" for sha in [*others, *([head] if head else [])])
     out = repo.text("rev-list", "--objects", "--disk-usage", "--stdin", *refs, input=exclude.encode())
     return count, int(out or 0)
-
-
-def stamp_path(repo: Repo) -> Path:
-    """Touched after each automatic prune of the repository."""
-    return repo.common_dir / "gitend-pruned"
-
-
-def due(repo: Repo, now: float, every_s: float = DAY_S) -> bool:
-    try:
-        return now - os.stat(stamp_path(repo)).st_mtime >= every_s
-    except OSError:
-        return True

@@ -73,13 +73,18 @@ def test_show_patch_on_a_terminal_is_coloured_and_paged(repo: Path, tmp_path: Pa
     assert code == 0 and "VIA-PAGER:" in shown
 
 
-def test_show_patch_default_pager_is_less_with_frx(repo: Path, tmp_path: Path) -> None:
+def test_show_patch_default_pager_is_less_with_frx(repo: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GIT_PAGER", "PAGER", "LESS"):
+        monkeypatch.delenv(var, raising=False)
     bin_dir = tmp_path / "bin"
-    write(bin_dir / "less", '#!/bin/sh\necho "fake less LESS=$LESS args=$*"\ncat >/dev/null\n', mode=0o755)
+    write(bin_dir / "less", '#!/bin/sh\necho "fake less LESS=$LESS"\ncat >/dev/null\n', mode=0o755)
     env = {"NO_COLOR": "", "TERM": "xterm-256color", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    env_without = {**env, "GIT_PAGER": "", "PAGER": ""}
-    code, shown = converse(["show", "latest", "--patch"], [], cwd=str(repo), env=env_without)
-    assert code == 0 and "fake less" in shown and "FRX" in shown
+    code, shown = converse(["show", "latest", "--patch"], [], cwd=str(repo), env=env)
+    assert code == 0 and "fake less LESS=FRX" in shown and "rename from" not in shown
+    # As in git, an empty GIT_PAGER (or `cat`) means no pager.
+    code, shown = converse(["show", "latest", "--patch"], [], cwd=str(repo), env={**env, "GIT_PAGER": ""})
+    assert code == 0 and "fake less" not in shown and "rename from" in shown
 
 
 def test_show_patch_pager_not_used_when_piped(repo: Path) -> None:
@@ -131,7 +136,7 @@ def test_list_lines_show_files_reason_and_iso_time_when_piped(repo: Path) -> Non
     write(repo / "a.txt", "b\n")
     hook(repo, session_id="sess-2", reason="clear")
     write(repo / "a.txt", "c\n")
-    hook(repo, session_id="sess-2", event="Stop")
+    hook(repo, session_id="sess-2", event="Stop", reason="stop")
     write(repo / "a.txt", "d\n")
     hook(repo, session_id="sess-3", reason="before: git reset --hard")
     proc = gitend("list", cwd=repo)

@@ -154,29 +154,32 @@ def test_prune_config_keep_days_must_not_be_negative(repo: Path, hermetic: Path)
 
 
 def test_prune_while_hooks_save_loses_nothing(repo: Path, hermetic: Path) -> None:
-    """Prune and session ends truly at once, several rounds: every session's snapshot is there
-    afterwards (with its own content), the old ones are gone, the chain is whole."""
+    """Prune and session ends truly at once, ten rounds, each with old snapshots to drop:
+    every session's snapshot is there afterwards (with its own content), the chain is whole."""
     config(hermetic, keep_days=30, keep=1)
-    for n in range(6):
-        save(repo, f"old {n}\n", f"old-{n}", days_ago=100 - n)
     sessions = []
-    for round_ in range(6):
+    for round_ in range(10):
+        for n in range(2):
+            save(repo, f"old {round_}.{n}\n", f"old-{round_}.{n}", days_ago=100)
         write(repo / "a.txt", f"round {round_}\n")
         session = f"round-{round_}"
         sessions.append(session)
         hook = subprocess.Popen([sys.executable, "-m", "gitend", "hook", "--strict"], cwd=repo,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        prune = subprocess.Popen([sys.executable, "-m", "gitend", "prune", "-C", str(repo)],
+        # The prune starts a little later each round, so its window slides across the hook's save.
+        prune = subprocess.Popen(["sh", "-c", f"sleep {round_ * 0.05:.2f}; exec \"$@\"", "sh", sys.executable,
+                                  "-m", "gitend", "prune", "-C", str(repo)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        hook_out, hook_err = hook.communicate(payload(repo, session_id=session), timeout=60)
-        prune_out, prune_err = prune.communicate(timeout=60)
+        _, hook_err = hook.communicate(payload(repo, session_id=session), timeout=60)
+        _, prune_err = prune.communicate(timeout=60)
         assert hook.returncode == 0, hook_err
         assert prune.returncode == 0, prune_err
+        fsck_clean(repo)
+    assert gitend("prune", "-C", str(repo)).returncode == 0
     final = listed(repo)
     assert [s["session_id"] for s in final] == sessions[::-1]
     for snap in final:
-        assert git(repo, "show", f"{snap['commit']}:a.txt") == f"round {snap['session_id'].split('-')[1]}\n"
-    fsck_clean(repo)
+        assert git(repo, "show", f"{snap['commit']}:a.txt") == f"round {str(snap['session_id']).split('-')[1]}\n"
 
 
 def test_prune_rewrites_on_top_of_a_snapshot_saved_meanwhile(repo: Path, hermetic: Path,
