@@ -4,6 +4,7 @@ and a snapshot taken while pruning is never lost."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from testing.repo import files_of, git, gitend, init_repo, payload, write
+from testing.machine import Machine
+from testing.repo import git, gitend, init_repo, payload, write
 
 DAY = 86400
 
@@ -205,3 +207,72 @@ def test_prune_rewrites_on_top_of_a_snapshot_saved_meanwhile(repo: Path, hermeti
     assert [s["session_id"] for s in listed(repo)] == ["meanwhile"]
     assert git(repo, "show", "wip/main:a.txt") == "meanwhile\n"
     fsck_clean(repo)
+
+
+def chain_length(repo: Path, ref: str) -> int:
+    """Snapshots on a WIP branch, following the fourth parents with plain git."""
+    length, rev = 0, ref
+    while subprocess.run(["git", "rev-parse", "-q", "--verify", f"{rev}^{{commit}}"], cwd=repo,
+                         capture_output=True).returncode == 0:
+        length, rev = length + 1, f"{rev}^4"
+    return length
+
+
+def test_worker_prunes_on_its_own_at_most_once_a_day(repo: Path, hermetic: Path) -> None:
+    config(hermetic, keep_days=0, keep=1)
+    machine = Machine(hermetic)
+    for n in range(3):
+        save(repo, f"v{n}\n", f"s{n}")
+    machine.wait_for_worker()
+    assert len(listed(repo)) == 3  # the first snapshot starts the day: nothing pruned yet
+    stamp = repo / ".git" / "gitend-pruned"
+    day_old = time.time() - 2 * DAY
+    os.utime(stamp, (day_old, day_old))
+    save(repo, "v3\n", "s3")
+    machine.wait_for_worker()
+    assert [s["session_id"] for s in listed(repo)] == ["s3"]
+    assert any(r["kind"] == "prune" and r["ok"] for r in machine.status()["last"])  # type: ignore[union-attr, index]
+    save(repo, "v4\n", "s4")  # pruned less than a day ago: not again
+    machine.wait_for_worker()
+    assert [s["session_id"] for s in listed(repo)] == ["s4", "s3"]
+    fsck_clean(repo)
+
+
+def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path, hermetic: Path,
+                                                                   tmp_path: Path) -> None:
+    from gitend.config import host
+
+    remote = tmp_path / "wip-remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "push", "-q", str(remote), "HEAD:refs/heads/wip/other-machine/main")
+    other = git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip()
+    config(hermetic, keep_days=0, keep=2, push_remote=str(remote))
+    machine = Machine(hermetic)
+    for n in range(4):
+        save(repo, f"v{n}\n", f"s{n}")
+    machine.wait_for_worker()
+    ours = f"refs/heads/wip/{host()}/main"
+    assert chain_length(remote, ours) == 4
+    proc = gitend("prune", "-C", str(repo))
+    assert proc.returncode == 0 and "queued" in proc.stdout, proc.stdout + proc.stderr
+    machine.wait_for_worker()
+    assert chain_length(remote, ours) == 2
+    assert git(remote, "rev-parse", ours).strip() == git(repo, "rev-parse", "refs/heads/wip/main").strip()
+    assert git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip() == other
+    fsck_clean(remote)
+
+
+def test_status_shows_each_repositorys_wip_history(repo: Path, hermetic: Path) -> None:
+    save(repo, "one\n", "s1")
+    save(repo, "two\n", "s2")
+    report = json.loads(gitend("status", "--json").stdout)
+    [history] = [h for h in report["wip_history"] if h["repo"] == str(repo.resolve())]
+    assert history["snapshots"] == 2 and history["bytes"] > 0
+    text = gitend("status").stdout
+    assert f"{repo.resolve()}: 2 snapshot(s)" in text
+
+
+def test_retention_cannot_be_lowered_by_a_repository_file(repo: Path) -> None:
+    write(repo / ".gitend.yaml", "snapshot:\n  keep: 1\n")
+    proc = gitend("prune", "-C", str(repo))
+    assert proc.returncode == 1 and "snapshot.keep" in proc.stderr and ".gitend.yaml" in proc.stderr
