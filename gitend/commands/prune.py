@@ -24,7 +24,7 @@ def run(directory: str, *, dry_run: bool) -> int:
         else:
             print(f"{name}: dropped {len(result.dropped)} of {result.before} snapshot(s), kept {result.after}")
     if any(result.dropped for result in results) and not dry_run:
-        print("the dropped snapshots' space comes back at the next `git gc`")
+        print("the dropped snapshots' space comes back at the next `git gc` (at once with `git gc --prune=now`)")
         if settings.push_remote:
             print(f"the pruned WIP branches are queued to be pushed to {settings.push_remote} again, "
                   "which prunes them there")
