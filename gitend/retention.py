@@ -89,7 +89,7 @@ def _dropped(chain: list[snapshot.Snapshot], keep_set: set[str]) -> tuple[str, .
 def _walk(repo: Repo, ref: str, tip: str | None, known: list[snapshot.Snapshot]) -> list[snapshot.Snapshot]:
     """The chain from `tip`, newest first; where it joins `known` (an earlier walk), the rest is taken from there."""
     where = {snap.commit.sha: position for position, snap in enumerate(known)}
-    walked = []
+    walked: list[snapshot.Snapshot] = []
     if tip is None:
         return walked
     for snap in snapshot.chain(repo, ref, tip):
