@@ -113,13 +113,14 @@ def run(stream: BinaryIO) -> Outcome:
         if taken.deferred and repo:
             _hand_over(problems, "could not hand the snapshot to the background", lambda: [
                 queue.add("snapshot", str(repo.root), False, payload=dataclasses.asdict(payload))], True)
-        if repo and taken.ref and retention.due(repo, time.time()):
-            _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune(repo), cfg.push.background)
         if sound and payload.event == "SessionEnd":  # per-turn (Stop) snapshots stay local
             root = repo.main_root if repo else Path(payload.cwd)
             jobs = _hand_over(problems, "could not queue the background sync",
                               lambda: enqueue(root, payload, cfg, repo, taken.ref), cfg.push.background)
             summary += f"; {len(jobs)} background job(s) queued" if jobs else ""
+        if repo and taken.ref:
+            _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune_if_due(repo),
+                       cfg.push.background)
         log.record("hook", f"{payload.event}/{payload.reason} session {payload.session_id} in {payload.cwd}: "
                            f"{summary}", "\n".join(problems))
         return Outcome(summary, tuple(problems))
@@ -168,9 +169,11 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
         return []
 
 
-def _queue_prune(repo: Repo) -> list[queue.Job]:
+def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
     """The worker applies the retention once a day per repository (stamped now, so the hooks
     until then queue no other)."""
+    if not retention.due(repo, time.time()):
+        return []
     job = queue.add("prune", str(repo.main_root), False)
     paths.pruned_stamp(repo.common_dir).touch()
     return [job]
