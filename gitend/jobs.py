@@ -161,6 +161,12 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     host = config.host()
     specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    if any(job.data.get("pruned") for job in jobs):
+        # Their remote-tracking copies' reflogs would keep the dropped snapshots from git gc.
+        names = tuple(spec.partition(":refs/heads/")[2] for spec in specs)
+        tracking = [ref for ref in repo.refs("refs/remotes/") if ref.endswith(tuple(f"/{n}" for n in names))]
+        if tracking:
+            repo.git("reflog", "expire", "--expire=now", *tracking)
     return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
 
 

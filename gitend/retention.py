@@ -200,7 +200,7 @@ def prune_repository(repo: Repo, settings: config.Snapshot, *, now: float, dry_r
         return results
     pruned = [result.ref for result in results if result.dropped]
     if pruned and settings.push_remote:
-        queue.add("wip", str(repo.main_root), True, remote=settings.push_remote, refs=pruned, session_id="prune")
+        queue.add("wip", str(repo.main_root), True, remote=settings.push_remote, refs=pruned, pruned=True)
     paths.pruned_stamp(repo.common_dir).touch()
     _remember(repo)
     return results

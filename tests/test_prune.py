@@ -246,13 +246,15 @@ def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path,
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(repo, "push", "-q", str(remote), "HEAD:refs/heads/wip/other-machine/main")
     other = git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip()
-    config(hermetic, keep_days=0, keep=2, push_remote=str(remote))
+    git(repo, "remote", "add", "wipstore", str(remote))  # a named remote: pushes update its tracking refs
+    config(hermetic, keep_days=0, keep=2, push_remote="wipstore")
     machine = Machine(hermetic)
     for n in range(4):
         save(repo, f"v{n}\n", f"s{n}")
     machine.wait_for_worker()
     ours = f"refs/heads/wip/{host()}/main"
     assert chain_length(remote, ours) == 4
+    oldest = listed(repo)[-1]["commit"]
     proc = gitend("prune", "-C", str(repo))
     assert proc.returncode == 0 and "queued" in proc.stdout, proc.stdout + proc.stderr
     machine.wait_for_worker()
@@ -260,6 +262,12 @@ def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path,
     assert git(remote, "rev-parse", ours).strip() == git(repo, "rev-parse", "refs/heads/wip/main").strip()
     assert git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip() == other
     fsck_clean(remote)
+    # Nothing here keeps the dropped snapshots either, the remote-tracking copy's reflog included.
+    assert git(repo, "rev-parse", f"refs/remotes/wipstore/wip/{host()}/main").strip() == \
+        git(repo, "rev-parse", "refs/heads/wip/main").strip()
+    git(repo, "gc", "-q", "--prune=now")
+    assert subprocess.run(["git", "cat-file", "-e", str(oldest)], cwd=repo).returncode != 0
+    fsck_clean(repo)
 
 
 def test_status_shows_each_repositorys_wip_history(repo: Path, hermetic: Path) -> None:
