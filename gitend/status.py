@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from dataclasses import asdict
 from typing import Any
 
-from gitend import config, paths, queue
+from gitend import config, memory, paths, queue
 from gitend.errors import GitendError
 from gitend.output import paint
 
@@ -74,6 +75,18 @@ def _unpushed() -> dict[str, Any] | None:
     return {"repo": cfg.memory.repo, "remote": cfg.memory.remote, "commits": count} if count else None
 
 
+def _conflicts() -> list[str]:
+    """Conflict copies in the dotfile repo: shown until they are resolved, whatever ran since."""
+    try:
+        cfg = config.load(None)
+    except GitendError:
+        return []
+    if not (cfg.memory.enabled and cfg.memory.repo):
+        return []
+    folder = cfg.memory.path.strip("/")
+    return [f"{folder}/{path}" for path in memory.conflict_copies(Path(cfg.memory.repo).expanduser() / folder)]
+
+
 def _iso(stamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(stamp))
 
@@ -94,6 +107,7 @@ def collect() -> dict[str, Any]:
         "held": [_job(j) for j in jobs if j.held],
         "held_extras": [{"source": source, "held": why} for source, why in sorted(held_extras().items())],
         "unpushed": _unpushed(),
+        "conflicts": _conflicts(),
         "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
                  for r in results()],
         "set_aside": queue.set_aside(),
@@ -130,6 +144,12 @@ def render(report: dict[str, Any]) -> list[str]:
     if unpushed:
         lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {unpushed['repo']} not yet "
                      f"on {unpushed['remote']}; the next session end or `gitend push` pushes them")
+    conflicts = report.get("conflicts", [])
+    for path in conflicts[:5]:
+        lines.append(f"{paint('conflict', 'yellow')} {path}: a note two machines changed, both versions kept; "
+                     "merge them into the note and delete this copy")
+    if len(conflicts) > 5:
+        lines.append(f"{paint('conflict', 'yellow')} ... and {len(conflicts) - 5} more conflict copies")
     if not lines:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitend import config, dotfiles, lock, log, memory, paths, queue, review, snapshot, status
+from gitend import config, dotfiles, files, lock, log, memory, paths, queue, review, snapshot, status
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding
@@ -96,6 +96,14 @@ def _start_worker_if_due() -> None:
         hook.spawn_worker()
 
 
+class PartlyFailed(GitendError):
+    """Some jobs of a group failed (one project's notes), the others were done."""
+
+    def __init__(self, summary: str, errors: dict[str, str]) -> None:
+        super().__init__(summary)
+        self.errors = errors  # job id -> why it failed
+
+
 def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
     """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
     cfg = config.load(None)
@@ -110,22 +118,21 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
         progress(f"{what} {target} ...")
         try:
-            summary = _KINDS[kind](target, group, cfg)
+            summary, errors = _KINDS[kind](target, group, cfg), {}
+        except PartlyFailed as exc:
+            summary, errors = str(exc), exc.errors
         except GitendError as exc:
-            for job in group:
-                job.failed(str(exc), time.time())
-                queue.save(job)
-            left += group
-            status.record(kind, target, False, str(exc))
-            progress(f"{what} {target}: failed: {exc}")
-            continue
-        held = [j for j in group if j.held]
+            summary, errors = str(exc), {job.id: str(exc) for job in group}
         for job in group:
-            if not job.held:
+            if job.id in errors:
+                job.failed(errors[job.id], time.time())
+                queue.save(job)
+            elif not job.held:
                 queue.remove(job)
-        left += held
-        status.record(kind, target, not held and not (kind == "memory" and status.held_extras()), summary)
-        progress(f"{what} {target}: {summary}")
+        waiting = [j for j in group if j.held or j.id in errors]
+        left += waiting
+        status.record(kind, target, not waiting and not (kind == "memory" and status.held_extras()), summary)
+        progress(f"{what} {target}: {'failed: ' if len(errors) == len(group) else ''}{summary}")
     return left
 
 
@@ -158,24 +165,32 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
+        errors: dict[str, str] = {}
         for project_root, project_jobs in by_project.items():
-            lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+            try:
+                lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+            except GitendError as exc:  # one project's notes never stop another's
+                errors.update({job.id: str(exc) for job in project_jobs})
+                lines.append(f"{project_root}: failed ({exc})")
         lines += _mirror_extras(repo, folder, cfg)
-        pushing = [j for j in jobs if j.push and not j.held]
+        pushing = [j for j in jobs if j.push and not j.held and j.id not in errors]
         if not pushing:
             lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
-                         if not any(j.held for j in jobs) else "")
-            return "; ".join(line for line in lines if line)
-        try:
-            outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
-                                    lambda revs: review.check_outgoing(repo, revs, cfg.review))
-        except (review.Held, dotfiles.PushRefused) as exc:
-            _hold(pushing, exc, "push")
-            lines.append(f"push held ({exc})")
+                         if not any(j.held or j.id in errors for j in jobs) else "")
         else:
-            lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
-            lines += outcome.notes
-    return "; ".join(line for line in lines if line)
+            try:
+                outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
+                                        lambda revs: review.check_outgoing(repo, revs, cfg.review))
+            except (review.Held, dotfiles.PushRefused) as exc:
+                _hold(pushing, exc, "push")
+                lines.append(f"push held ({exc})")
+            else:
+                lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
+                lines += outcome.notes
+    summary = "; ".join(line for line in lines if line)
+    if errors:
+        raise PartlyFailed(summary, errors)
+    return summary
 
 
 def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
@@ -189,8 +204,12 @@ def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
 
 def project_folder(folder: str, key: str) -> str:
     """One flat folder per project (`github.com+owner+repo`): keys never contain "+", so no
-    project's folder can sit inside another's."""
-    return f"{folder}/{key.replace('/', '+')}"
+    project's folder can sit inside another's. A long key (a deep GitLab group) is cut short with a
+    hash of the whole key, as Claude Code names long project folders: a name fits in 255 bytes."""
+    name = key.replace("/", "+")
+    if len(name) > 200:
+        name = f"{name[:200]}-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+    return f"{folder}/{name}"
 
 
 def project_key(project_root: Path) -> str:
@@ -216,7 +235,7 @@ class Pending:
     data: dict[str, bytes]  # the bytes of every note that would be written, read once and scanned
     texts: dict[str, str]  # the same, as text
     findings: list[Finding]  # unapproved ones
-    written: dict[str, str]  # the manifest's digests of redacted copies in the repo
+    synced: memory.Synced  # what this machine last synced (the manifest)
 
     def diff(self, repo: Repo) -> str:
         """A unified diff of the notes in the dotfile repo against what would be written."""
@@ -232,9 +251,9 @@ class Pending:
 def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Config,
             only: str | None = None) -> Pending:
     target = repo.root / rel_folder
-    local = memory.list_notes(source, only)
-    written = memory.load_written(key)
-    plan = memory.plan_mirror(local, memory.list_notes(target, only), memory.load_manifest(key), written=written)
+    local, there = memory.list_notes(source, only), memory.list_notes(target, only)
+    synced = memory.load_manifest(key, source, there, local)
+    plan = memory.plan_mirror(local, there, synced.notes, written=synced.written)
     data = {}
     for path in list(plan.write) + [path for path, _ in plan.conflicts]:
         # Read once: these very bytes are scanned, written and recorded, whatever happens to the note meanwhile.
@@ -246,7 +265,7 @@ def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Con
         local[path] = memory.Note(path, hashlib.sha256(raw).hexdigest(), len(raw))
     texts = {path: raw.decode("utf-8", errors="replace") for path, raw in data.items()}
     findings = review.unapproved(review.scan_notes(texts), cfg.review)
-    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings, written)
+    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings, synced)
 
 
 def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config,
@@ -306,8 +325,9 @@ def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, reda
     if work.plan.empty:
         # The plan compares with the files, so notes that a killed or failed run copied but did not
         # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
-        if memory.load_manifest(work.key) != {rel: note.digest for rel, note in work.local.items()}:
-            memory.save_manifest(work.key, work.local, work.written)
+        done = memory.Synced({rel: note.digest for rel, note in work.local.items()}, work.synced.written)
+        if done.record() != work.synced.record():
+            memory.save_manifest(work.key, work.source, done)
         if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
             return ""
         commit = dotfiles.commit_folder(repo, work.rel_folder, message)
@@ -318,12 +338,16 @@ def _mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, reda
     redacted = {f.path for f in work.findings}
     for path in redacted:
         out[path] = review.redact(work.texts[path], [f for f in work.findings if f.path == path]).encode("utf-8")
-    memory.apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out)
-    # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
     rewritten = set(work.plan.write) | {rel for rel, _ in work.plan.conflicts}
-    written = {rel: digest for rel, digest in work.written.items() if rel not in rewritten}
+    written = {rel: digest for rel, digest in work.synced.written.items() if rel not in rewritten}
     written.update({path: hashlib.sha256(out[path]).hexdigest() for path in redacted})
-    memory.save_manifest(work.key, work.local, written)
+    done = memory.Synced({rel: note.digest for rel, note in work.local.items()}, written)
+    # What this run will write is recorded first: if it stops halfway (a full disk, a kill), the
+    # next run knows which copies are its own, and a note deleted meanwhile is not brought back.
+    memory.save_manifest(work.key, work.source, work.synced, intent=done)
+    memory.apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out, root=repo.root)
+    # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
+    memory.save_manifest(work.key, work.source, done)
     commit = dotfiles.commit_folder(repo, work.rel_folder, message)
     changes = len(work.plan.write) + len(work.plan.delete)
     redacted_note = f", {len(work.findings)} secret(s) redacted" if work.findings else ""
@@ -348,9 +372,30 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
 
 
+def pull_notes(settings: config.Memory, project_root: Path, cwd: Path | None = None, *,
+               lock_timeout: float = 30) -> memory.PullResult:
+    """This project's notes from the local clone of the dotfile repo into Claude Code's memory
+    folder (no network). Decided by content, never by clocks: a note changed here since it was
+    last synced is never replaced; where both sides changed, both versions end up here."""
+    if not (settings.enabled and settings.repo):
+        raise GitendError("memory.repo is not set in the config; nothing to pull from")
+    key = project_key(project_root)
+    repo, _ = dotfiles.open_repo(settings.repo)
+    with lock.held(repo.git_dir / "gitend.lock", timeout=lock_timeout, what=f"the dotfile repo {repo.root}"):
+        rel_folder = project_folder(settings.path.strip("/"), key)
+        source = files.inside(repo.root, rel_folder, folder=True)  # nothing read through a symlink either
+        if not source.is_dir():
+            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
+        target = memory.notes_dir(project_root, cwd)
+        there, here = memory.list_notes(source), memory.list_notes(target)
+        result, synced = memory.pull_notes(source, target, memory.load_manifest(key, target, there, here))
+        memory.save_manifest(key, target, synced)
+    return result
+
+
 def pull(directory: str, progress: Progress) -> int:
-    """`gitend memory pull`: this project's notes from the dotfile repo into Claude Code's
-    memory folder, for a new machine. Newer local notes are kept."""
+    """`gitend memory pull`: fetch the dotfile repo, then this project's notes into Claude Code's
+    memory folder, for a new machine."""
     cfg = config.load(None)
     if not cfg.memory.repo:
         raise GitendError("memory.repo is not set in the config; nothing to pull from")
@@ -358,41 +403,20 @@ def pull(directory: str, progress: Progress) -> int:
         root = Repo.find(directory).main_root
     except GitendError:
         root = Path(directory).resolve()
-    key = project_key(root)
     with lock.held(_lock_path(), timeout=120, what="the background worker"):
         repo, branch = dotfiles.open_repo(cfg.memory.repo)
         for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
             progress(note)
-        rel_folder = project_folder(cfg.memory.path.strip("/"), key)
-        source = repo.root / rel_folder
-        if not source.is_dir():
-            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
-        target = memory.notes_dir(root, Path(directory).resolve())
-        written = memory.load_written(key)
-        result = memory.pull(source, target, memory.load_manifest(key), _commit_times(repo, rel_folder), written)
-        # What was pulled counts as synced: it must not look like an edit made here.
-        synced = {**memory.load_manifest(key), **{p: n.digest for p, n in memory.list_notes(target).items()
-                                                  if p in result.copied}}
-        memory.save_manifest_digests(key, synced, {p: d for p, d in written.items() if p not in result.copied})
+        result = pull_notes(cfg.memory, root, Path(directory).resolve())
     _start_worker_if_due()
     for path in result.copied:
         progress(f"copied {path}")
     for path in result.kept_local:
-        progress(f"kept the local {path} (newer or changed here)")
-    progress(f"{len(result.copied)} note(s) copied into {target}")
+        progress(f"kept the local {path} (changed here; the next session end syncs it)")
+    for path, copy in result.conflicts:
+        progress(f"{path} was changed here and on another machine: kept this machine's, the other is {copy}")
+    progress(f"{len(result.copied)} note(s) copied into {memory.notes_dir(root, Path(directory).resolve())}")
     return 0
-
-
-def _commit_times(repo: Repo, rel_folder: str) -> dict[str, float]:
-    """The time of the last commit that touched each file under rel_folder."""
-    times: dict[str, float] = {}
-    stamp = 0.0
-    for line in repo.text("log", "--format=%x00%ct", "--name-only", "--", rel_folder).splitlines():
-        if line.startswith("\0"):
-            stamp = float(line[1:])
-        elif line:
-            times.setdefault(line.removeprefix(rel_folder + "/"), stamp)
-    return times
 
 
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {

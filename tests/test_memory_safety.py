@@ -149,8 +149,11 @@ def test_13_3_paths_that_differ_in_plus_and_minus_are_two_projects(laptop: Machi
                                                                   tmp_path: Path) -> None:
     plus = init_repo(tmp_path / "x" / "b+c")
     minus = init_repo(tmp_path / "x" / "b-c")
-    laptop.note(plus, "n.md", "the plus project\n")
-    laptop.note(minus, "n.md", "the minus project\n")
+    # Claude Code's own folder names are the same for both (-x-b-c): each chose a folder of its own.
+    for repo, name in ((plus, "plus"), (minus, "minus")):
+        write(tmp_path / f"notes-{name}" / "n.md", f"the {name} project\n")
+        write(repo / ".claude" / "settings.local.json",
+              json.dumps({"autoMemoryDirectory": str(tmp_path / f"notes-{name}")}))
     laptop.sync(plus)
     laptop.sync(minus)
     laptop.sync(plus)
@@ -260,6 +263,25 @@ def test_13_9_a_deep_gitlab_path_syncs_and_never_blocks_other_projects(
     assert laptop.status()["failed"] == []
 
 
+def test_13_9_one_projects_failure_never_stops_anothers(laptop: Machine, remote: Path, proj: Path,
+                                                        tmp_path: Path) -> None:
+    laptop.configure(remote, push={"background": False})  # both jobs in one run of `gitend push`
+    broken = project(tmp_path / "broken", origin="git@github.com:someone/broken.git")
+    odd = tmp_path / "odd-notes"
+    init_repo(odd / "inner")  # a folder that holds a git repository
+    write(odd / "n.md", "a note\n")
+    write(broken / ".claude" / "settings.local.json", json.dumps({"autoMemoryDirectory": str(odd)}))
+    laptop.note(proj, "plain.md", "from the plain project\n")
+    laptop.end_session(broken)
+    laptop.end_session(proj)
+    proc = laptop.gitend("push")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert remote_file(remote, f"{FOLDER}/plain.md") == "from the plain project\n"
+    failed = laptop.status()["failed"]
+    assert [job["data"]["project_root"] for job in failed] == [str(broken)], failed
+    assert "does not look like a folder of memory notes" in failed[0]["last_error"]
+
+
 # -- 13.16: conflicts stay visible; a new, empty dotfile remote -------------------------------
 
 
@@ -276,12 +298,22 @@ def test_13_16_conflict_notice_stays_in_status_until_resolved(tmp_path: Path, re
     b.sync(on_b)
     b.note(on_b, "other.md", "an unrelated note\n")
     b.sync(on_b, session_id="s2")  # the next session end: nothing was resolved
+    a.sync(on_a, session_id="s3")
     for machine in (b, a):
-        if machine is a:
-            machine.sync(on_a, session_id="s3")
         shown = machine.gitend("status")
-        assert "conflict" in shown.stdout and "shared" in shown.stdout, shown.stdout
-        assert any("shared" in str(c) for c in machine.status().get("conflicts", [])), machine.status()
+        assert any(line.startswith("conflict") and "shared" in line for line in shown.stdout.splitlines()), shown.stdout
+        assert any("shared" in str(c) for c in machine.status()["conflicts"]), machine.status()
+    # Resolved on B, where both versions are: merged into the note, the copy deleted.
+    assert b.gitend("memory", "pull", "-C", str(on_b)).returncode == 0
+    copies = list(b.memory_folder(on_b).glob("shared.conflict-*.md"))
+    assert len(copies) == 1, copies
+    copies[0].unlink()
+    b.note(on_b, "shared.md", "v3, merged\n")
+    b.sync(on_b, session_id="s4")
+    a.sync(on_a, session_id="s5")
+    for machine in (b, a):
+        assert machine.status()["conflicts"] == [], machine.status()
+        assert not any(line.startswith("conflict") for line in machine.gitend("status").stdout.splitlines())
 
 
 def test_13_16_second_machine_pulls_from_a_new_empty_dotfile_remote(tmp_path: Path) -> None:
