@@ -1,21 +1,23 @@
 """Claude Code's auto-memory notes: find this project's folder, and mirror it to and from a
 folder in the dotfile repo by copying bytes (never symlinks, which Claude's atomic writes
-would replace). Only `*.md` notes are ever read; git itself is the caller's business."""
+would replace), through the secret gate, then commit it there. Only `*.md` notes are ever read."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
 import re
-import socket
 import stat
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from gitend import files, git, paths
+from gitend import approvals, config, dotfiles, files, git, lock, paths, queue
 from gitend.errors import GitendError
 from gitend.git import Repo
+from gitend.secrets import Finding, redact
 
 MAX_NOTE = 1 << 20
 MAX_DEPTH = 8  # folders below the memory folder that are looked into
@@ -258,22 +260,6 @@ class MirrorPlan:
         return not (self.write or self.delete or self.conflicts)
 
 
-def host() -> str:
-    """This machine's name, as it appears in file and branch names."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"
-
-
-def conflict_copy(rel: str, taken: set[str], *, host_name: str | None = None, now: float | None = None) -> str:
-    """`<stem>.conflict-<host>-<UTC time>.md` beside the note, not in `taken` (which it joins)."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    stem = rel[:-3] if rel.lower().endswith(".md") else rel
-    copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}.md", 2
-    while copy in taken:
-        copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}-{n}.md", n + 1
-    taken.add(copy)
-    return copy
-
-
 def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[str, str], *,
                 written: dict[str, str] | None = None, host: str | None = None,
                 now: float | None = None) -> MirrorPlan:
@@ -294,7 +280,7 @@ def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[st
         elif here.digest == last:
             behind.append(rel)
         else:  # both changed, or no record of our last sync: keep both versions
-            conflicts.append((rel, conflict_copy(rel, taken, host_name=host, now=now)))
+            conflicts.append((rel, dotfiles.conflict_copy(rel, taken, host_name=host, now=now)))
     return MirrorPlan(tuple(write), tuple(delete), tuple(conflicts), tuple(kept), tuple(behind))
 
 
@@ -369,11 +355,6 @@ class Synced:
                 "written": {rel: d for rel, d in self.written.items() if self.notes.get(rel) not in (None, d)}}
 
 
-def _manifest_path(name: str) -> Path:
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return paths.state_dir() / "memory" / f"{digest}.json"
-
-
 def _manifest_name(key: str, source: Path) -> str:
     return f"{key}\n{os.path.realpath(source)}"
 
@@ -391,21 +372,13 @@ def _digests(value: object) -> dict[str, str] | None:
     return None
 
 
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_manifest(key: str, source: Path, repo: dict[str, Note], local: dict[str, Note]) -> Synced:
     """What this machine last synced of `source` (its notes `local`) with the repo folder (`repo`).
     A run that stopped after saying what it would write counts as far as the repo shows it got,
     so a copy no record knows of never brings back a note deleted since."""
-    data = _read(_manifest_path(_manifest_name(key, source)))
+    data = files.read_json(paths.manifest_file(_manifest_name(key, source)), {})
     if not data:  # from before records were per memory folder: only what still exists here
-        old = _synced(_read(_manifest_path(key))) or Synced({}, {})
+        old = _synced(files.read_json(paths.manifest_file(key), {})) or Synced({}, {})
         return Synced({r: d for r, d in old.notes.items() if r in local},
                       {r: d for r, d in old.written.items() if r in local})
     # Unknown or damaged history: nothing gets deleted, conflicts are judged by content alone.
@@ -425,14 +398,8 @@ def load_manifest(key: str, source: Path, repo: dict[str, Note], local: dict[str
 
 def save_manifest(key: str, source: Path, synced: Synced, *, intent: Synced | None = None) -> None:
     """Record `synced`; with `intent`, what a run is about to write, before it writes it."""
-    path = _manifest_path(_manifest_name(key, source))
-    record = {"key": key, "source": str(source), **synced.record(),
-              **({"intent": intent.record()} if intent else {})}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
-    except OSError as exc:
-        raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
+    files.write_json(paths.manifest_file(_manifest_name(key, source)), {
+        "key": key, "source": str(source), **synced.record(), **({"intent": intent.record()} if intent else {})})
 
 
 def conflict_copies(folder: Path) -> list[str]:
@@ -503,7 +470,7 @@ def pull_notes(repo_folder: Path, local_folder: Path, synced: Synced, *,
                 continue
             elif here is not None and (here.digest != last or rel in written):
                 # Changed on both sides (or the repo's copy lacks a secret redacted from this one).
-                copy = conflict_copy(rel, taken, host_name="dotfiles", now=now)
+                copy = dotfiles.conflict_copy(rel, taken, host_name="dotfiles", now=now)
                 if not take(rel, copy):
                     kept.append(rel)
                     continue
@@ -518,3 +485,200 @@ def pull_notes(repo_folder: Path, local_folder: Path, synced: Synced, *,
     except OSError as exc:
         raise GitendError(f"cannot copy memory notes into {local_folder} ({exc.strerror or exc})") from None
     return PullResult(tuple(copied), tuple(kept), tuple(conflicts)), Synced(notes, written)
+
+
+def pull(settings: config.Memory, project_root: Path, cwd: Path | None = None, *,
+         lock_timeout: float = 30) -> PullResult:
+    """This project's notes from the local clone of the dotfile repo into Claude Code's memory
+    folder (no network), as `pull_notes` decides: by content, never by clocks. For a new machine
+    (SessionStart) and `gitend memory pull`. GitendError (lock.Busy included) when it cannot."""
+    if not (settings.enabled and settings.repo):
+        raise GitendError("memory.repo is not set in the config; nothing to pull from")
+    key = key_for(project_root)
+    repo, _ = dotfiles.open_repo(settings.repo)
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=lock_timeout, what=f"the dotfile repo {repo.root}"):
+        rel_folder = project_folder(settings.path.strip("/"), key)
+        source = files.inside(repo.root, rel_folder, folder=True)  # nothing read through a symlink either
+        if not source.is_dir():
+            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
+        target = notes_dir(project_root, cwd)
+        synced = load_manifest(key, target, list_notes(source), list_notes(target))
+        result, synced = pull_notes(source, target, synced)
+        save_manifest(key, target, synced)
+    return result
+
+
+def pull_project(directory: str, progress: Callable[[str], None]) -> None:
+    """`gitend memory pull`: fetch the dotfile repo, then bring this project's notes into Claude
+    Code's memory folder."""
+    cfg = config.load(None)
+    if not cfg.memory.repo:
+        raise GitendError("memory.repo is not set in the config; nothing to pull from")
+    try:
+        root = Repo.find(directory).main_root
+    except GitendError:
+        root = Path(directory).resolve()
+    with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
+        repo, branch = dotfiles.open_repo(cfg.memory.repo)
+        for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
+            progress(note)
+        result = pull(cfg.memory, root, Path(directory).resolve())
+    queue.spawn_worker_if_due(cfg.push.background)
+    for path in result.copied:
+        progress(f"copied {path}")
+    for path in result.kept_local:
+        progress(f"kept the local {path} (changed here; the next session end syncs it)")
+    for path, copy in result.conflicts:
+        progress(f"{path} was changed here and on another machine: this machine's is kept, the other is {copy}")
+    progress(f"{len(result.copied)} note(s) copied into {notes_dir(root, Path(directory).resolve())}")
+
+
+def conflicts(settings: config.Memory) -> list[str]:
+    """The conflict copies in the dotfile repo's notes (paths in the repo): each a version of a note
+    that two machines changed, kept until someone merges it and deletes the copy."""
+    if not (settings.enabled and settings.repo):
+        return []
+    folder = settings.path.strip("/")
+    return [f"{folder}/{path}" for path in conflict_copies(Path(settings.repo).expanduser() / folder)]
+
+
+# -- one set of notes, through the secret gate, into the dotfile repo ---------------------------
+
+
+def project_folder(folder: str, key: str) -> str:
+    """One flat folder per project (`github.com+owner+repo`): keys never contain "+", so no
+    project's folder can sit inside another's. A long key (a deep GitLab group) is cut short with a
+    hash of the whole key, as Claude Code names long project folders: a name fits in 255 bytes."""
+    name = key.replace("/", "+")
+    if len(name) > 200:
+        name = f"{name[:200]}-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+    return f"{folder}/{name}"
+
+
+def key_for(project_root: Path) -> str:
+    """project_key, from the project's origin URL as git has it."""
+    origin = None
+    if (project_root / ".git").exists():
+        try:
+            origin = Repo.find(project_root).text("config", "--get", "remote.origin.url", check=False) or None
+        except GitendError:
+            origin = None
+    return project_key(origin, project_root)
+
+
+@dataclass
+class Pending:
+    """What mirroring one set of notes would change in the dotfile repo, and what it found."""
+
+    key: str
+    rel_folder: str
+    source: Path
+    only: str | None
+    local: dict[str, Note]
+    plan: MirrorPlan
+    data: dict[str, bytes]  # the bytes of every note that would be written, read once and scanned
+    texts: dict[str, str]  # the same, as text
+    findings: list[Finding]  # unapproved ones
+    synced: Synced  # what this machine last synced (the manifest)
+
+    def diff(self, repo: Repo) -> str:
+        """A unified diff of the notes in the dotfile repo against what would be written."""
+        chunks: list[str] = []
+        for path, text in sorted(self.texts.items()):
+            old_path = repo.root / self.rel_folder / path
+            old = old_path.read_text(encoding="utf-8", errors="replace") if old_path.is_file() else ""
+            chunks += difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                           f"a/{self.rel_folder}/{path}", f"b/{self.rel_folder}/{path}")
+        return "".join(chunks) + "".join(f"deleted: {self.rel_folder}/{p}\n" for p in self.plan.delete)
+
+
+def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Config,
+            only: str | None = None) -> Pending:
+    target = repo.root / rel_folder
+    local, there = list_notes(source, only), list_notes(target, only)
+    synced = load_manifest(key, source, there, local)
+    plan = plan_mirror(local, there, synced.notes, written=synced.written)
+    data = {}
+    for path in list(plan.write) + [path for path, _ in plan.conflicts]:
+        # Read once: these very bytes are scanned, written and recorded, whatever happens to the note meanwhile.
+        raw = read_note(source / path)
+        if raw is None:  # gone, or no longer a note
+            local.pop(path, None)
+            continue
+        data[path] = raw
+        local[path] = Note(path, hashlib.sha256(raw).hexdigest(), len(raw))
+    texts = {path: raw.decode("utf-8", errors="replace") for path, raw in data.items()}
+    findings = approvals.unapproved(approvals.scan_notes(texts), cfg.review)
+    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings, synced)
+
+
+def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config,
+                    source: Path | None = None) -> Pending | None:
+    """`source`: the memory folder the hook found (old jobs lack it: then it is looked for here)."""
+    source = source or memory_dir(project_root, cwd)
+    if source is None or not source.is_dir():
+        return None
+    key = key_for(project_root)
+    return pending(repo, project_folder(cfg.memory.path.strip("/"), key), source, key, cfg)
+
+
+def job_pending(repo: Repo, job: queue.Job, cfg: config.Config) -> Pending | None:
+    """What a memory job has to mirror, from the folder its hook found."""
+    project_root = Path(job.data["project_root"])
+    stored = job.data.get("memory_dir")
+    return project_pending(repo, project_root, Path(job.data.get("cwd") or project_root), cfg,
+                           Path(stored) if stored else None)
+
+
+def mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redacting: bool = False) -> str:
+    """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
+    if work.plan.empty:
+        # The plan compares with the files, so notes that a killed or failed run copied but did not
+        # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
+        done = Synced({rel: note.digest for rel, note in work.local.items()}, work.synced.written)
+        if done.record() != work.synced.record():
+            save_manifest(work.key, work.source, done)
+        if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
+            return ""
+        commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+        return f"{work.key}: committed the notes an interrupted run had copied" if commit else ""
+    if work.findings and not (redacting or cfg.review.on_finding == "redact"):
+        raise approvals.Held(work.findings, f"the notes of {work.key}")
+    out = dict(work.data)
+    redacted = {f.path for f in work.findings}
+    for path in redacted:
+        out[path] = redact(work.texts[path], [f for f in work.findings if f.path == path]).encode("utf-8")
+    rewritten = set(work.plan.write) | {rel for rel, _ in work.plan.conflicts}
+    written = {rel: digest for rel, digest in work.synced.written.items() if rel not in rewritten}
+    written.update({path: hashlib.sha256(out[path]).hexdigest() for path in redacted})
+    done = Synced({rel: note.digest for rel, note in work.local.items()}, written)
+    # What this run will write is recorded first: if it stops halfway (a full disk, a kill), the
+    # next run knows which copies are its own, and a note deleted meanwhile is not brought back.
+    save_manifest(work.key, work.source, work.synced, intent=done)
+    apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out, root=repo.root)
+    # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
+    save_manifest(work.key, work.source, done)
+    commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+    changes = len(work.plan.write) + len(work.plan.delete)
+    redacted_note = f", {len(work.findings)} secret(s) redacted" if work.findings else ""
+    return f"{work.key}: {changes} note change(s) committed{redacted_note}" if commit else ""
+
+
+def mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
+    """memory.extra: user-wide files or folders, e.g. ~/.claude/CLAUDE.md, under <path>/_user/."""
+    lines, held_extras = [], {}
+    for extra in cfg.memory.extra:
+        source = Path(extra).expanduser()
+        if not source.exists():
+            continue
+        only = None if source.is_dir() else source.name
+        rel_folder = f"{folder}/_user/{source.name}" if only is None else f"{folder}/_user"
+        work = pending(repo, rel_folder, source if only is None else source.parent, f"_user/{source.name}",
+                       cfg, only)
+        try:
+            lines.append(mirror(repo, work, f"memory: {source.name} from {config.host()}", cfg))
+        except approvals.Held as held:
+            held_extras[str(source)] = str(held)
+            lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or allowed")
+    approvals.set_held_extras(held_extras)
+    return lines
