@@ -11,8 +11,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 from gitend import approvals, config, dotfiles, files, git, lock, paths, queue
 from gitend.errors import GitendError
@@ -77,12 +76,12 @@ def _tracked(project_root: Path, rel: str) -> bool:
 
 
 def _plausible(folder: str, project_root: Path) -> bool:
-    """A folder that could hold notes: not $HOME, nor a folder holding it, this project or a git
-    repository (a user's ~/src would hand gitend every project's files)."""
+    """A folder that could hold notes: not $HOME, this project or a folder holding either (a
+    user's ~/src would hand gitend every project's files; list_notes refuses one that holds
+    repositories, or far more than notes)."""
     real = os.path.realpath(folder)
     within = [os.path.realpath(Path.home()), os.path.realpath(project_root)]
-    return not (any(p == real or p.startswith(real.rstrip(os.sep) + os.sep) for p in within)
-                or os.path.lexists(os.path.join(real, ".git")))
+    return not any(p == real or p.startswith(real.rstrip(os.sep) + os.sep) for p in within)
 
 
 def _configured_dir(project_root: Path) -> Path | None:
@@ -91,7 +90,7 @@ def _configured_dir(project_root: Path) -> Path | None:
     git tracks): a cloned repository must not choose what gitend copies to the dotfile remote."""
     local = project_root / ".claude" / "settings.local.json"
     chosen = [] if not os.path.lexists(local) or _tracked(project_root, ".claude/settings.local.json") else [local]
-    for settings in chosen + [paths.claude_dir() / "settings.json"]:
+    for settings in [*chosen, paths.claude_dir() / "settings.json"]:
         value = _setting(settings, "autoMemoryDirectory")
         if isinstance(value, str) and (value == "~" or value.startswith("~/")):
             value = os.path.expanduser(value)
@@ -438,7 +437,9 @@ def pull_notes(repo_folder: Path, local_folder: Path, synced: Synced, *,
     both versions are where Claude and the user look. Returns the new record of what is synced."""
     local, repo = list_notes(local_folder), list_notes(repo_folder)
     notes, written = dict(synced.notes), dict(synced.written)
-    copied, kept, conflicts = [], [], []
+    copied: list[str] = []
+    kept: list[str] = []
+    conflicts: list[tuple[str, str]] = []
     taken = set(local) | set(repo)
 
     def take(rel: str, into: str, *, over: bool = False) -> bool:
@@ -487,11 +488,16 @@ def pull_notes(repo_folder: Path, local_folder: Path, synced: Synced, *,
     return PullResult(tuple(copied), tuple(kept), tuple(conflicts)), Synced(notes, written)
 
 
+class NoNotes(GitendError):
+    """The dotfile repo has no notes for this project (yet)."""
+
+
 def pull(settings: config.Memory, project_root: Path, cwd: Path | None = None, *,
          lock_timeout: float = 30) -> PullResult:
     """This project's notes from the local clone of the dotfile repo into Claude Code's memory
     folder (no network), as `pull_notes` decides: by content, never by clocks. For a new machine
-    (SessionStart) and `gitend memory pull`. GitendError (lock.Busy included) when it cannot."""
+    (SessionStart) and `gitend memory pull`. Raises NoNotes when there are none for this project,
+    lock.Busy when the dotfile repo stays busy past `lock_timeout`, GitendError when it cannot."""
     if not (settings.enabled and settings.repo):
         raise GitendError("memory.repo is not set in the config; nothing to pull from")
     key = key_for(project_root)
@@ -500,7 +506,7 @@ def pull(settings: config.Memory, project_root: Path, cwd: Path | None = None, *
         rel_folder = project_folder(settings.path.strip("/"), key)
         source = files.inside(repo.root, rel_folder, folder=True)  # nothing read through a symlink either
         if not source.is_dir():
-            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
+            raise NoNotes(f"the dotfile repo has no notes for {key} (looked in {source})")
         target = notes_dir(project_root, cwd)
         synced = load_manifest(key, target, list_notes(source), list_notes(target))
         result, synced = pull_notes(source, target, synced)
