@@ -348,6 +348,7 @@ class Synced:
 
     notes: dict[str, str]
     written: dict[str, str]
+    interrupted: bool = False  # read from a record a run left halfway: rewrite it
 
     def there(self, rel: str) -> str | None:
         """The digest of the repo's copy of `rel` as this machine left it."""
@@ -396,7 +397,7 @@ def load_manifest(key: str, source: Path, repo: dict[str, Note], local: dict[str
                 mine.pop(rel, None)
                 if rel in theirs:
                     mine[rel] = theirs[rel]
-    return Synced(notes, written)
+    return Synced(notes, written, interrupted=True)
 
 
 def save_manifest(key: str, source: Path, synced: Synced, *, intent: Synced | None = None) -> None:
@@ -646,7 +647,7 @@ def mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redac
         # The plan compares with the files, so notes that a killed or failed run copied but did not
         # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
         done = Synced({rel: note.digest for rel, note in work.local.items()}, work.synced.written)
-        if done.record() != work.synced.record():
+        if work.synced.interrupted or done.record() != work.synced.record():
             save_manifest(work.key, work.source, done)
         if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
             return ""
