@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
 Json = dict[str, Any]
 KEEP = object()  # "parent is the newest line", the usual chain
 
@@ -781,6 +782,77 @@ def compaction_agent() -> Transcript:
     return t
 
 
+# --- the transcript `gitend demo` ships (gitend/data/demo-transcript.jsonl) ----------------------
+
+DEMO_HOME = "/home/demo"  # the demo puts its sandbox's HOME in place of this
+
+
+def demo() -> Transcript:
+    """The session whose end the demo narrates: the work its sandbox project holds, the note it learns."""
+    project = f"{DEMO_HOME}/code/shop"
+    t = Transcript("demo", session="3f1c9a52-7e04-4d1b-9c36-2a8f5e1d7b40", version="2.1.240", cwd=project,
+                   start="2026-09-14T15:02:00.000Z", slug="tidy-greeting-finch", model="claude-sonnet-4-6")
+
+    def bash(cmd: str, description: str, stdout: str, *, error: bool = False) -> None:
+        use = t.tool_use("Bash", command=cmd, description=description)
+        t.assistant(use)
+        outcome = f"Error: {stdout}" if error else {"stdout": stdout, "stderr": "", "interrupted": False,
+                                                   "isImage": False}
+        t.result(use, stdout, outcome, error=error)
+
+    t.add({**t.envelope(None), "type": "attachment", "attachment": {
+        "type": "hook_success", "hookName": "SessionStart:startup", "hookEvent": "SessionStart", "content": ""},
+        "uuid": t.uuid(), "timestamp": t.tick()})
+    t.snapshot(t.next_uuid_peek(), {})
+    t.prompt("Make Shop.hello return :shop instead of :world, and stage it", permissionMode="acceptEdits")
+    shop = f"{project}/lib/shop.ex"
+    edit = t.tool_use("Edit", file_path=shop, old_string="def hello, do: :world", new_string="def hello, do: :shop")
+    t.assistant({"type": "text", "text": "One-line change in lib/shop.ex."}, edit)
+    t.snapshot(t.last or "", {"lib/shop.ex": 1}, update=True)
+    t.result(edit, f"The file {shop} has been updated.", edit_outcome(
+        shop, "  def hello, do: :world", "  def hello, do: :shop", "defmodule Shop do\n  def hello, do: :world\nend\n"))
+    bash("git add lib/shop.ex", "Stage the change", "")
+    t.assistant({"type": "text", "text": "`Shop.hello/0` returns `:shop`; the change is staged."})
+    t.add({"type": "ai-title", "aiTitle": "Shop says hello with :shop", "sessionId": t.session})
+
+    t.snapshot(t.next_uuid_peek(), {"lib/shop.ex": 1})
+    t.prompt("Say in the README how to start the server. config.exs is empty, delete it")
+    readme = f"{project}/README.md"
+    edit = t.tool_use("Edit", file_path=readme, old_string="# Shop\n",
+                      new_string="# Shop\n\nStart it with `mix phx.server`.\n")
+    t.assistant(edit)
+    t.result(edit, f"The file {readme} has been updated.",
+             edit_outcome(readme, "# Shop", "# Shop\n\nStart it with `mix phx.server`.", "# Shop\n"))
+    bash("rm config.exs", "Delete the empty config file", "")
+    t.assistant({"type": "text", "text": "README explains `mix phx.server`; config.exs is gone (not staged)."})
+
+    t.snapshot(t.next_uuid_peek(), {"lib/shop.ex": 1, "README.md": 1})
+    t.prompt("run the tests")
+    bash("mix test", "Run the test suite", "Exit code 1\n** (DBConnection.ConnectionError) connection refused "
+         "(localhost:5432)", error=True)
+    bash("docker compose up -d db", "Start the database", "Container shop-db-1  Started")
+    bash("mix test", "Run the test suite again", "Finished in 0.4 seconds\n3 tests, 0 failures")
+    memory = f"{DEMO_HOME}/.claude/projects/-home-demo-code-shop/memory/testing.md"
+    note = t.tool_use("Write", file_path=memory, content="---\nname: testing\n...")
+    t.assistant({"type": "text", "text": "The database has to be up first; I'll remember that."}, note)
+    t.result(note, f"File created successfully at: {memory}", {"type": "create", "filePath": memory,
+             "content": "---\nname: testing\n...", "structuredPatch": [], "originalFile": None})
+    t.assistant({"type": "text", "text": "3 tests, 0 failures, once `docker compose up db` is running."})
+
+    t.snapshot(t.next_uuid_peek(), {"lib/shop.ex": 1, "README.md": 1})
+    t.prompt("Put in notes.txt that we try the endpoint config next")
+    notes = f"{project}/notes.txt"
+    write = t.tool_use("Write", file_path=notes, content="try the endpoint config next\n")
+    t.assistant(write)
+    t.result(write, f"File created successfully at: {notes}", {"type": "create", "filePath": notes,
+             "content": "try the endpoint config next\n", "structuredPatch": [], "originalFile": None})
+    t.assistant({"type": "text", "text": "Noted in notes.txt."})
+    t.system("turn_duration", {"durationMs": 9120, "isMeta": False})
+    t.add({"type": "last-prompt", "lastPrompt": "Put in notes.txt that we try the endpoint config next",
+           "sessionId": t.session})
+    return t
+
+
 def write_all(check: bool = False) -> list[Path]:
     """Write (or, with check, compare) every fixture; returns the files that differ."""
     rewind, ids = rewind_branches()
@@ -788,6 +860,7 @@ def write_all(check: bool = False) -> list[Path]:
     prompts = [line["uuid"] for line in rewind.lines if line.get("type") == "user"
                and isinstance(line["message"]["content"], str)][:5]
     files: dict[str, bytes] = {
+        "../../../gitend/data/demo-transcript.jsonl": demo().text(),  # what `gitend demo` ships
         "v2.0-rewind-branches.jsonl": rewind.text(),
         "v2.0-agent-a3f9c21-task.jsonl": task_agent().text(),
         "v2.0-agent-a51d0e4-warmup.jsonl": warmup_agent().text(),
@@ -810,7 +883,7 @@ def write_all(check: bool = False) -> list[Path]:
     }
     differ = []
     for name, data in files.items():
-        path = HERE / name
+        path = (HERE / name).resolve()  # resolved: the demo's transcript is outside this folder
         if path.exists() and path.read_bytes() == data:
             continue
         differ.append(path)
@@ -823,5 +896,5 @@ def write_all(check: bool = False) -> list[Path]:
 if __name__ == "__main__":
     changed = write_all(check="--check" in sys.argv)
     for path in changed:
-        print(path.relative_to(HERE))
+        print(path.relative_to(ROOT))
     sys.exit(1 if changed and "--check" in sys.argv else 0)
