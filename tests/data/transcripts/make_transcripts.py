@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +70,11 @@ class Transcript:
 
     def tick(self, seconds: float = 1.3) -> str:
         self.clock += timedelta(seconds=seconds)
-        return self.clock.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.clock.microsecond // 1000:03d}Z"
+        return self.clock.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.clock.microsecond // 1000:03d}Z"
 
     # lines
-    def envelope(self, parent: object, *, sidechain: bool | None = None) -> Json:
-        line: Json = {"parentUuid": self.last if parent is KEEP else parent,
-                      "isSidechain": self.agent is not None if sidechain is None else sidechain,
+    def envelope(self, parent: object) -> Json:
+        line: Json = {"parentUuid": self.last if parent is KEEP else parent, "isSidechain": self.agent is not None,
                       "userType": "external", "cwd": self.cwd, "sessionId": self.session, "version": self.version,
                       "gitBranch": self.branch}
         if self.agent:
@@ -132,12 +131,21 @@ class Transcript:
             extra["sourceToolAssistantUUID"] = source
         return self.user([block], parent=parent, extra=extra)
 
+    def task_result(self, use: Json, agent: str, answer: str, **chain: Any) -> str:
+        """A Task tool's result: the agent's answer, then the line naming the agent to resume."""
+        resume = f"agentId: {agent} (for resuming to continue this agent's work if needed)"
+        return self.result(use, [{"type": "text", "text": answer}, {"type": "text", "text": resume}],
+                           {"status": "completed", "prompt": use["input"]["prompt"], "agentId": agent,
+                            "content": [{"type": "text", "text": answer}], "totalDurationMs": 14120,
+                            "totalTokens": 12904, "totalToolUseCount": 2,
+                            "usage": {"input_tokens": 6, "output_tokens": 131}}, **chain)
+
     def interrupted(self, for_tool_use: bool = False) -> str:
         text = "[Request interrupted by user for tool use]" if for_tool_use else "[Request interrupted by user]"
         return self.user([{"type": "text", "text": text}])
 
-    def system(self, subtype: str, fields: Json, *, parent: object = KEEP, after: Json | None = None) -> str:
-        line = {**self.envelope(parent), "type": "system", "subtype": subtype, **fields,
+    def system(self, subtype: str, fields: Json, *, after: Json | None = None) -> str:
+        line = {**self.envelope(KEEP), "type": "system", "subtype": subtype, **fields,
                 "timestamp": self.tick(0.2), "uuid": self.uuid(), **(after or {})}
         return self.add(line) or ""
 
@@ -197,7 +205,8 @@ TASK_PROMPT = ("Read /home/dev/src/recipes/units.py and add a one-line docstring
                " units it converts between and gives one example call. Keep the code itself unchanged, and finish"
                " with a short list of the functions you documented.")
 UNITS_V1 = "ML_PER_CUP = 236.6\n\n\ndef cups_to_ml(cups):\n    return cups * ML_PER_CUP\n"
-UNITS_V2 = UNITS_V1 + "\n\ndef tbsp_to_ml(tbsp):\n    return tbsp * 14.8\n\n\ndef tsp_to_ml(tsp):\n    return tsp * 4.9\n"
+UNITS_V2 = (UNITS_V1 + "\n\ndef tbsp_to_ml(tbsp):\n    return tbsp * 14.8\n"
+            "\n\ndef tsp_to_ml(tsp):\n    return tsp * 4.9\n")
 
 
 def edit_outcome(path: str, old: str, new: str, original: str) -> Json:
@@ -247,12 +256,7 @@ def rewind_branches() -> tuple[Transcript, dict[str, Any]]:
                       subagent_type="general-purpose")
     t.assistant({"type": "thinking", "thinking": "Delegate to a Task agent as asked.",
                  "signature": t.token("Eu", 40)}, task)
-    done = "Documented cups_to_ml, tbsp_to_ml and tsp_to_ml; the code is unchanged."
-    t.result(task, [{"type": "text", "text": done},
-                    {"type": "text", "text": "agentId: a3f9c21 (for resuming to continue this agent's work if needed)"}],
-             {"status": "completed", "prompt": TASK_PROMPT, "agentId": "a3f9c21",
-              "content": [{"type": "text", "text": done}], "totalDurationMs": 14120, "totalTokens": 12904,
-              "totalToolUseCount": 2, "usage": {"input_tokens": 6, "output_tokens": 131}})
+    t.task_result(task, "a3f9c21", "Documented cups_to_ml, tbsp_to_ml and tsp_to_ml; the code is unchanged.")
     fork = t.assistant({"type": "text", "text": "The agent added a docstring to each of the three functions."})
     ids["fork"] = fork
 
@@ -618,12 +622,7 @@ def subagent_parent() -> Transcript:
         t.progress({"message": nested, "normalizedMessages": [], "type": "agent_progress",
                     "prompt": PLAN_AGENT_PROMPT, "agentId": "a7e2b90"}, task["id"])
     plan = "Add --json to the forecast command; render() returns rows; cli prints json.dumps(rows)."
-    t.result(task, [{"type": "text", "text": plan},
-                    {"type": "text", "text": "agentId: a7e2b90 (for resuming to continue this agent's work if needed)"}],
-             {"status": "completed", "prompt": PLAN_AGENT_PROMPT, "agentId": "a7e2b90",
-              "content": [{"type": "text", "text": plan}], "totalDurationMs": 20311, "totalTokens": 15022,
-              "totalToolUseCount": 2, "usage": {"input_tokens": 5, "output_tokens": 212}},
-             parent=task_line, source=task_line)
+    t.task_result(task, "a7e2b90", plan, parent=task_line, source=task_line)
     plan_file = f"/home/dev/.claude/plans/{t.slug}.md"
     write = t.tool_use("Write", file_path=plan_file, content=f"# Plan\n\n{plan}\n")
     write_line = t.assistant({"type": "text", "text": "Here is the plan for your approval."}, write)
