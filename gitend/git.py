@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -140,9 +141,22 @@ def _parse_commit(sha: str, raw: bytes) -> Commit:
         elif key == b"parent":
             parents.append(value.decode())
         elif key == b"committer":
-            stamp = value.rsplit(b" ", 2)
-            when, tz = int(stamp[1]), stamp[2].decode()
+            when, tz = _committer_date(value)
     return Commit(sha, tree, tuple(parents), when, tz, message.decode("utf-8", "replace"))
+
+
+_LATEST_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second `datetime` can show
+_TZ = re.compile(rb"[+-]([01]\d|2[0-3])[0-5]\d")
+
+
+def _committer_date(ident: bytes) -> tuple[int, str]:
+    """(seconds, "+hhmm") from `Name <email> <seconds> <tz>`. A fetched commit can carry
+    anything there (git's own fsck lets much of it through): what is not a date git could
+    have written reads as 0 (1970) or +0000, so a forged commit never stops a listing."""
+    stamp = ident.rsplit(b">", 1)[-1].split()
+    when = int(stamp[0]) if stamp and stamp[0].isdigit() and len(stamp[0]) <= 12 else 0
+    tz = stamp[1] if len(stamp) > 1 and _TZ.fullmatch(stamp[1]) else b"+0000"
+    return min(when, _LATEST_DATE), tz.decode()
 
 
 @dataclass(frozen=True)
