@@ -116,6 +116,34 @@ def zsplit(data: bytes) -> list[str]:
     return [os.fsdecode(part) for part in data.split(b"\0") if part]
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+              '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """A path as git shows it with core.quotePath=false: as it is, unless it holds a control
+    character, a quote, a backslash or bytes that are not UTF-8 (a latin-1 name from an old
+    zip); then in double quotes with C escapes, e.g. "caf\\351.txt". Paths stay bytes (decoded
+    with surrogateescape) everywhere else; this is only for showing them."""
+    shown = []
+    for char in path:
+        if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8
+            shown.append(f"\\{ord(char) - 0xDC00:03o}")
+        elif char in _C_ESCAPES:
+            shown.append(_C_ESCAPES[char])
+        elif char < " " or char == "\x7f":
+            shown.append(f"\\{ord(char):03o}")
+        else:
+            shown.append(char)
+    quoted = "".join(shown)
+    return quoted if quoted == path else f'"{quoted}"'
+
+
+def show_bytes(text: str) -> str:
+    """git's output with paths in it, bytes that are not UTF-8 shown as octal escapes."""
+    return re.sub("[\udc80-\udcff]", lambda byte: f"\\{ord(byte[0]) - 0xDC00:03o}", text)
+
+
 def zjoin(paths: Iterable[str]) -> bytes:
     """Paths for a `-z --stdin` git command."""
     return b"".join(os.fsencode(p) + b"\0" for p in paths)
@@ -285,15 +313,16 @@ class Repo:
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         args = ["commit-tree", "--no-gpg-sign", tree]
+        raw = message.encode("utf-8", "surrogateescape")  # a stray undecodable byte never costs a save
         for parent in parents:
             args += ["-p", parent]
         try:
-            return self.text(*args, input=message.encode())
+            return self.text(*args, input=raw)
         except GitError as exc:
             if "identity" not in exc.stderr and "email" not in exc.stderr and "name" not in exc.stderr:
                 raise
             # No user.name/user.email configured: still save the work.
-            return self.text(*args, input=message.encode(), env=FALLBACK_IDENT)
+            return self.text(*args, input=raw, env=FALLBACK_IDENT)
 
     @contextmanager
     def reader(self) -> Iterator[CommitReader]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from gitend.git import quote_path
 from gitend.secrets import redact
 from gitend.snapshot import Capture
 from gitend.transcript import Session
@@ -43,7 +44,7 @@ def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> 
     body.append(_files(cap))
     if cap.left_out:
         body.append("Left out (over snapshot.max_file_mb):\n"
-                    + "\n".join(f"- {path} ({human_size(size)})" for path, size in cap.left_out))
+                    + "\n".join(f"- {quote_path(path)} ({human_size(size)})" for path, size in cap.left_out))
     if cap.notes:
         body.append("Notes:\n" + "\n".join(f"- {note}" for note in cap.notes))
     body.append(f"Session ended: {one_line(reason, 60)}")
@@ -64,8 +65,8 @@ def _files(cap: Capture) -> str:
         codes.setdefault(path, [".", "."])[0] = letter
     for letter, path in cap.unstaged:
         codes.setdefault(path, [".", "."])[1] = letter
-    lines = [f"{''.join(c if c != '.' else ' ' for c in codes[p])} {p}" for p in sorted(codes)]
-    lines += [f"?? {path}" for path in cap.untracked]
+    lines = [f"{''.join(c if c != '.' else ' ' for c in codes[p])} {quote_path(p)}" for p in sorted(codes)]
+    lines += [f"?? {quote_path(path)}" for path in cap.untracked]
     counts = [(len(cap.staged), "staged"), (len(cap.unstaged), "unstaged"), (len(cap.untracked), "untracked")]
     summary = ", ".join(f"{n} {what}" for n, what in counts if n)
     shown = lines[:FILES_SHOWN]

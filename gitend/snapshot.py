@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitend import config
 from gitend.errors import GitendError
-from gitend.git import FALLBACK_IDENT, Commit, Repo, zsplit
+from gitend.git import FALLBACK_IDENT, Commit, Repo, quote_path, show_bytes, zsplit
 
 TRAILERS = ("Gitend-Session", "Gitend-Reason", "Gitend-Base", "Gitend-Branch")
 IN_PROGRESS = {
@@ -135,7 +135,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
         for entry in entries:
             if entry.kind == "?":
                 if entry.path.endswith("/"):
-                    cap.notes.append(f"{entry.path} is a nested git repository; its content is not saved")
+                    cap.notes.append(f"{quote_path(entry.path)} is a nested git repository; its content is not saved")
                 elif settings.include_untracked and _fits(repo, entry.path, limit, cap):
                     untracked.append(entry.path)
                 continue
@@ -148,7 +148,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
             if entry.submodule.startswith("S"):
                 # Only the submodule's checked-out commit (the gitlink) can be saved here.
                 if "M" in entry.submodule[2:] or "U" in entry.submodule[2:]:
-                    cap.notes.append(f"submodule {entry.path} has uncommitted changes inside it; "
+                    cap.notes.append(f"submodule {quote_path(entry.path)} has uncommitted changes inside it; "
                                      "only its checked-out commit is saved")
                 if entry.submodule[1] != "C" and y != "D":
                     continue
@@ -196,7 +196,7 @@ def _in_progress(repo: Repo, unmerged: list[str]) -> list[str]:
             notes.append(f"{what} was in progress; restore does not resume it")
             break
     if unmerged:
-        notes.append(f"saved with conflict markers: {', '.join(unmerged)}")
+        notes.append(f"saved with conflict markers: {', '.join(map(quote_path, unmerged))}")
     return notes
 
 
@@ -439,10 +439,10 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
 def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:
     """(title, git's diff --stat) for the staged, unstaged and untracked parts."""
     def stat(old: str, new: str) -> str:
-        return repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new)
+        return show_bytes(repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new))
 
     untracked = zsplit(repo.git("ls-tree", "-r", "--name-only", "-z", snap.untracked_commit))
     parts = [("Staged (index against base):", stat(snap.base_commit, snap.index_commit)),
              ("Unstaged (work tree against index):", stat(snap.index_commit, snap.commit.sha)),
-             ("Untracked:", "\n".join(f" {path}" for path in untracked))]
+             ("Untracked:", "\n".join(f" {quote_path(path)}" for path in untracked))]
     return [(title, text) for title, text in parts if text]
