@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -200,6 +201,7 @@ class Repo:
         self.root = root
         self.git_dir = git_dir  # per-worktree: index, HEAD, in-progress state
         self.common_dir = common_dir  # shared: objects, refs
+        self._object_env: dict[str, str] = {}  # set inside quarantine()
 
     @classmethod
     def find(cls, path: str | os.PathLike[str]) -> Repo:
@@ -242,7 +244,7 @@ class Repo:
 
     def git(self, *args: str, input: bytes | None = None, index: Path | None = None, check: bool = True,
             timeout: float | None = None, env: dict[str, str] | None = None) -> bytes:
-        extra = dict(env or {})
+        extra = {**self._object_env, **(env or {})}
         if index is not None:
             extra["GIT_INDEX_FILE"] = str(index)
         return run(args, cwd=self.root, input=input, env=extra, check=check, timeout=timeout).stdout
@@ -378,14 +380,60 @@ class Repo:
                     pass
 
     def remove_stale_temp_indexes(self) -> list[str]:
-        """Delete temporary indexes of gitend runs that were killed. Call under the worktree lock."""
+        """Delete temporary indexes and object quarantines of gitend runs that were killed.
+        Call under the worktree lock."""
         removed = []
-        for path in self.git_dir.glob(self.TEMP_PREFIX + "*"):
-            pid = path.name[len(self.TEMP_PREFIX):].split(".", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
+        for folder, prefix in ((self.git_dir, self.TEMP_PREFIX), (self.common_dir / "objects", self.QUARANTINE_PREFIX)):
+            for path in folder.glob(prefix + "*"):
+                pid = path.name[len(prefix):].split(".", 1)[0]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed.append(path.name)
         return removed
+
+    # -- the object quarantine ------------------------------------------------
+
+    QUARANTINE_PREFIX = "gitend-incoming."
+
+    @contextmanager
+    def quarantine(self) -> Iterator[None]:
+        """Objects written inside the block go to a private folder, and into the object store
+        only when the block succeeds, as git's own receive-pack does. A save that fails half-way
+        (a full disk) leaves nothing behind, and what it deletes is exactly what it wrote:
+        no other process can have seen, let alone referenced, those objects."""
+        objects = self.common_dir / "objects"
+        folder = objects / f"{self.QUARANTINE_PREFIX}{os.getpid()}.{os.urandom(4).hex()}"
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise GitendError(f"cannot write to the object store {objects} ({exc.strerror or exc})") from None
+        self._object_env = {"GIT_OBJECT_DIRECTORY": str(folder), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+        try:
+            yield
+            self._object_env = {}
+            _migrate_objects(folder, objects)
+        finally:
+            self._object_env = {}
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _migrate_objects(folder: Path, objects: Path) -> None:
+    """Move quarantined objects into the store: loose objects by rename (one already there is
+    the same object), packs before their indexes so no index names a missing pack."""
+    loose = [p for p in folder.glob("[0-9a-f][0-9a-f]/*") if not p.name.startswith("tmp_")]
+    packs = sorted(folder.glob("pack/pack-*"), key=lambda p: p.suffix == ".idx")
+    for path in loose + packs:
+        target = objects / path.relative_to(folder)
+        if target.exists():
+            continue
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:  # its fan-out folder is not there yet
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
 
 
 def _intact_index(data: bytes) -> bool:

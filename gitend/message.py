@@ -42,9 +42,9 @@ def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> 
     if prompts:
         body.append("Prompts:\n" + "\n".join(f"- {one_line(redact(p), PROMPT_WIDTH)}" for p in prompts))
     body.append(_files(cap))
-    if cap.left_out:
-        body.append("Left out (over snapshot.max_file_mb):\n"
-                    + "\n".join(f"- {quote_path(path)} ({human_size(size)})" for path, size in cap.left_out))
+    for why in dict.fromkeys(why for _, _, why in cap.left_out):
+        body.append(f"Left out ({why}):\n" + "\n".join(f"- {quote_path(path)} ({human_size(size)})"
+                                                      for path, size, reason in cap.left_out if reason == why))
     if cap.notes:
         body.append("Notes:\n" + "\n".join(f"- {note}" for note in cap.notes))
     body.append(f"Session ended: {one_line(reason, 60)}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from testing.faults import small_disk
 from testing.machine import Machine
 from testing.repo import git, gitend, hook, init_repo, payload, write
 
@@ -126,18 +127,10 @@ def test_12_4_show_untracked_files_no_is_respected_and_said(repo: Path) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 48 MiB file system (tmpfs), for what happens when the disk is full."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"needs a small real file system, and mounting a tmpfs is not permitted here: "
-                    f"{proc.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 48 MiB file system (tmpfs)."""
+    with small_disk(tmp_path / "disk", "48m") as mounted:
+        yield mounted.path
 
 
 def _objects(repo: Path) -> set[str]:
@@ -150,8 +143,8 @@ def _free(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def test_13_6_untracked_files_that_would_fill_the_disk_are_left_out_and_named(small_disk: Path) -> None:
-    repo = init_repo(small_disk / "repo", {"a.txt": "a\n"})
+def test_13_6_untracked_files_that_would_fill_the_disk_are_left_out_and_named(disk: Path) -> None:
+    repo = init_repo(disk / "repo", {"a.txt": "a\n"})
     for n in range(3):
         write(repo / f"dump{n}.bin", os.urandom(11 << 20))  # 33 MiB: fits, but not twice
     write(repo / "a.txt", "edited\n")
@@ -161,12 +154,12 @@ def test_13_6_untracked_files_that_would_fill_the_disk_are_left_out_and_named(sm
     message = git(repo, "log", "-1", "--format=%B", "wip/main")
     assert "free disk space" in message
     assert all(f"dump{n}.bin" in message for n in range(3) if f"dump{n}.bin" not in saved)
-    assert _free(small_disk) > 1 << 20
+    assert _free(disk) > 1 << 20
 
 
-def test_13_6_a_failed_save_removes_the_objects_it_wrote(small_disk: Path) -> None:
+def test_13_6_a_failed_save_removes_the_objects_it_wrote(disk: Path) -> None:
     """A clean filter makes a small file a big object: the disk fills half-way through hashing."""
-    repo = init_repo(small_disk / "repo", {"a.txt": "a\n", ".gitattributes": "*.grow filter=grow\n"})
+    repo = init_repo(disk / "repo", {"a.txt": "a\n", ".gitattributes": "*.grow filter=grow\n"})
     git(repo, "config", "filter.grow.clean", "head -c 60000000 /dev/urandom")
     before = _objects(repo)
     for n in range(5):
@@ -176,7 +169,7 @@ def test_13_6_a_failed_save_removes_the_objects_it_wrote(small_disk: Path) -> No
     assert proc.returncode == 0 and "No space left" in proc.stderr, proc.stderr
     assert _objects(repo) == before
     assert git(repo, "for-each-ref", "refs/heads/wip/") == ""
-    assert _free(small_disk) > 16 << 20
+    assert _free(disk) > 16 << 20
 
 
 def test_13_6_the_total_hashed_in_one_save_is_capped(repo: Path) -> None:
