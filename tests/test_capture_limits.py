@@ -68,10 +68,11 @@ def test_13_21_latin1_file_name_is_saved_shown_escaped_and_restored_byte_exact(r
     assert "saved 2 file(s)" in proc.stdout
     message = git(repo, "log", "-1", "--format=%B", "wip/main")
     assert '"caf\\351.txt"' in message  # escaped as git quotes it
-    for args in (["show", "latest"], ["list", "--json"], ["restore", "latest", "--dry-run"]):
+    for args in (["show", "latest"], ["list", "--json"], ["restore", "latest", "--dry-run", "--force"]):
         shown = gitend(*args, cwd=repo)
         assert shown.returncode == 0 and "unexpected" not in shown.stderr, (args, shown.stderr)
-    assert '"caf\\351.txt"' in gitend("show", "latest", cwd=repo).stdout
+        if args[0] != "list":
+            assert '"caf\\351.txt"' in shown.stdout, args
     os.unlink(os.path.join(root, LATIN1))
     git(repo, "checkout", "-q", "--", "a.txt")
     proc = gitend("restore", "latest", cwd=repo)
