@@ -38,7 +38,7 @@ def _queue_unpushed(cfg: config.Config) -> None:
         return
     target = os.path.expanduser(cfg.memory.repo)
     jobs = [j for j in queue.load() if j.kind == "memory" and j.target == target]
-    if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
+    if any((j.push and not j.held) or j.data.get("held_at") == "push" for j in jobs):
         return  # a job pushes them anyway, or the push waits for `gitend review`
     try:
         ahead = dotfiles.unpushed(cfg.memory)
@@ -123,15 +123,6 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
             lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
             lines += outcome.notes
     return "; ".join(line for line in lines if line)
-
-
-def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
-    """Park jobs for `gitend review`; they are never retried on their own."""
-    for job in jobs:
-        job.held = str(reason)
-        job.data["held_at"] = stage
-        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
-        queue.save(job)
 
 
 def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:

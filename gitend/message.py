@@ -17,7 +17,7 @@ class Capture(Protocol):
     staged: list[tuple[str, str]]
     unstaged: list[tuple[str, str]]
     untracked: list[str]
-    left_out: list[tuple[str, int]]
+    left_out: list[tuple[str, int, str]]  # (path, bytes, why)
     notes: list[str]
 
     @property

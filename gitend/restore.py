@@ -13,8 +13,8 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from gitend import config, message, paths, snapshot
@@ -98,10 +98,10 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
     plan.hidden = _hidden_edits(repo)
     # Applying the snapshot writes over a hidden edit as if it were not there.
     plan.local_changes += sorted(p for p in plan.hidden if p in plan.written or p in plan.deleted)
-    for entry in repo.status():
-        submodule_content_only = entry.submodule[:2] == "S." and entry.xy == ".M"
-        if entry.kind == "u" or entry.kind == "1" and not submodule_content_only:
-            plan.local_changes.append(entry.path)
+    for change in repo.status():
+        submodule_content_only = change.submodule[:2] == "S." and change.xy == ".M"
+        if change.kind == "u" or (change.kind == "1" and not submodule_content_only):
+            plan.local_changes.append(change.path)
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}

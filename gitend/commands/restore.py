@@ -21,7 +21,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         remote = _remote(repo, cfg)
         if fetch or remote is None:
             raise
-        if not (sys.stdin.isatty() and (ask(f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] ") or "") in ("y", "yes")):
+        question = f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] "
+        if not (sys.stdin.isatty() and ask(question) in ("y", "yes")):
             raise GitendError(f"{exc}; `gitend restore {spec} --fetch` looks on {remote} too") from None
         _fetch(repo, cfg)
         snap = snapshot.find(repo, spec, prefix)
@@ -35,8 +36,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
     if plan.under_tracked_file:
         path = plan.under_tracked_file[0]
         raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
-                          f"where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file with "
-                          f"`git show {snap.untracked_commit[:10]}:{path}`")
+                          "where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file "
+                          f"with `git show {snap.untracked_commit[:10]}:{path}`")
     if plan.ignored_collisions:
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
@@ -53,7 +54,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         if plan.blocked:
             moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
             print(f"would save the local state first{moved} (and anything else it would overwrite that no "
-                  "snapshot holds), then restore (--force): " + restore.refusal(plan).removeprefix("refusing to restore over "))
+                  "snapshot holds), then restore (--force): "
+                  + restore.refusal(plan).removeprefix("refusing to restore over "))
         else:
             print("nothing else would change; run without --dry-run to restore")
         return 0
@@ -75,8 +77,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
     for note in notes:
         print(f"note: {note}")
     if conflicted:
-        raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between conflict markers; "
-                          f"resolve them and `git add` (the snapshot stays on {snap.name})")
+        raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
+                          f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
 
 
