@@ -115,7 +115,7 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         errors: dict[str, str] = {}
         for project_root, project_jobs in by_project.items():
             try:
-                lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+                lines.append(_mirror_project(repo, project_jobs, cfg))
             except GitendError as exc:  # one project's notes never stop another's
                 errors.update({job.id: str(exc) for job in project_jobs})
                 lines.append(f"{project_root}: failed ({exc})")
@@ -149,8 +149,7 @@ def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
         queue.save(job)
 
 
-def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
-                    cfg: config.Config) -> str:
+def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> str:
     work = memsync.job_pending(repo, jobs[-1], cfg)
     if work is None:
         return ""
