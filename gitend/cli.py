@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     repo_option(diff)
     diff.add_argument("--stat", action="store_true", help="a diffstat instead of the patch")
     diff.add_argument("--name-only", action="store_true", help="only the names of the changed files")
-    diff.set_defaults(paths=[])
+    diff.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    diff.usage = "gitend diff SNAPSHOT [SNAPSHOT2] [-C DIR] [--stat] [--name-only] [-- PATH...]"
 
     prune = command("prune", "drop snapshots past the retention (config snapshot.keep_days, snapshot.keep); "
                              "what is kept stays restorable")
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "untracked untracked; refuses to overwrite local changes unless --force")
     restore.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(restore)
+    restore.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    restore.usage = "gitend restore SNAPSHOT [-C DIR] [--dry-run] [--force] [--fetch] [-- PATH...]"
     restore.add_argument("--dry-run", action="store_true", help="print what would change and change nothing")
     restore.add_argument("--force", action="store_true",
                          help="save the current local changes as a snapshot first, then restore over them")
@@ -173,7 +176,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "restore":
         from gitend.commands import restore
 
-        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
+        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch,
+                           paths=args.paths)
     if args.command == "status":
         from gitend.commands import status
 
