@@ -126,7 +126,7 @@ def test_command_line_passwords_and_passphrases(text: str, rule: str, secret: st
 
 # ---------------------------------------------------------------- API contracts
 
-SAMPLE_TOKEN = "ghp_" + "Kq8vN2mX5pL9rT3wY6zA1bC4dE7fG0hJ2kM5"
+SAMPLE_TOKEN = "ghp_" + "NqVwYS81VP7Hb1DX8pPd5khxE3pyIgKpaUnA"
 SAMPLE = f"# notes\nexport GITHUB_TOKEN={SAMPLE_TOKEN}\nDB_PASSWORD=Tr0ub4dor&3\n"
 
 
@@ -135,8 +135,8 @@ def test_finding_position_and_fields() -> None:
     assert [(f.rule, f.line, f.column, f.path) for f in found] == [
         ("github-token", 2, 21, "notes.md"), ("secret-assignment", 3, 13, "notes.md")]
     assert found[0].secret == SAMPLE_TOKEN and found[1].secret == "Tr0ub4dor&3"
-    assert found[0].masked == "ghp_…M5" and found[1].masked == "*" * 11
-    assert found[0].excerpt == "export GITHUB_TOKEN=ghp_…M5"
+    assert found[0].masked == "ghp_…nA" and found[1].masked == "*" * 11
+    assert found[0].excerpt == "export GITHUB_TOKEN=ghp_…nA"
 
 
 def test_redact_replaces_each_secret_with_its_rule() -> None:
@@ -161,7 +161,7 @@ def test_excerpts_and_dicts_never_hold_the_raw_secret() -> None:
 
 
 def test_two_secrets_on_one_line_are_both_masked_in_each_excerpt() -> None:
-    key_id, secret_key = "AKIAQ7XK2M4N6P3R5T2V", "Kq8vN2mX5pL9rT3wY6zA1bC4dE7fG0hJ2kM5nP8q"
+    key_id, secret_key = "AKIAQ7XK2M4N6P3R5T2V", "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"
     found = scan_text(f"creds: {key_id},{secret_key} ({key_id} again)")
     assert {f.rule for f in found} == {"aws-access-key-id", "aws-secret-access-key"}
     for finding in found:
@@ -171,7 +171,7 @@ def test_two_secrets_on_one_line_are_both_masked_in_each_excerpt() -> None:
 def test_long_lines_are_trimmed_around_the_secret() -> None:
     line = "word " * 200 + SAMPLE_TOKEN + " tail" * 200
     (finding,) = scan_text(line)
-    assert len(finding.excerpt) <= 162 and "ghp_…M5" in finding.excerpt
+    assert len(finding.excerpt) <= 162 and "ghp_…nA" in finding.excerpt
     assert finding.excerpt.startswith("…") and finding.excerpt.endswith("…")
 
 
@@ -194,7 +194,7 @@ def test_private_key_in_service_account_json() -> None:
 
 
 def test_github_checksum_raises_confidence_but_is_not_required() -> None:
-    body = "Kq8vN2mX5pL9rT3wY6zA1bC4dE7fG0"
+    body = "rl63XykWZeiNNCiia3anXn9k3ksu9m"
     number, digits = binascii.crc32(body.encode()), ""
     while number:
         number, rest = divmod(number, 62)
@@ -225,9 +225,9 @@ def test_results_are_sorted_by_line_and_column() -> None:
 
 def test_rules_still_work_when_lowercasing_changes_length() -> None:
     # "İ".lower() is two characters, so the case-folded fallback path must be used.
-    found = scan_text("İstanbul notes\nSECRET_KEY=Kq8vN2mX5pL9rT3wY6zA1bC4\n")
+    found = scan_text("İstanbul notes\nSECRET_KEY=ulEETldq8b8Vw2zbJYAxyL1a\n")
     assert [(f.rule, f.line, f.column, f.secret) for f in found] == [
-        ("secret-assignment", 2, 12, "Kq8vN2mX5pL9rT3wY6zA1bC4")]
+        ("secret-assignment", 2, 12, "ulEETldq8b8Vw2zbJYAxyL1a")]
 
 
 # ---------------------------------------------------------------- files and directories
@@ -246,9 +246,19 @@ def test_scan_paths_walks_directories_skips_git_and_sorts(tmp_path: Path) -> Non
 
 
 def test_binary_files_are_skipped(tmp_path: Path) -> None:
-    binary = tmp_path / "blob.bin"
-    binary.write_bytes(b"\x89PNG\0\0" + SAMPLE_TOKEN.encode())
+    binary = tmp_path / "blob.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + random.Random(3).randbytes(4000) + SAMPLE_TOKEN.encode())
     assert scan_file(binary) == [] and scan_paths([tmp_path]) == []
+
+
+def test_nul8_a_few_nul_bytes_do_not_make_a_text_file_binary(tmp_path: Path) -> None:
+    notes = tmp_path / "capture.md"  # a terminal capture or a NUL-separated list pasted into notes
+    notes.write_bytes(b"find . -print0 output:\0a.md\0b.md\0\n" + f"token {SAMPLE_TOKEN}\n".encode() + b"more\n" * 50)
+    (finding,) = scan_file(notes)
+    assert (finding.rule, finding.line, finding.secret) == ("github-token", 2, SAMPLE_TOKEN)
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(f"token {SAMPLE_TOKEN}\n".encode("utf-16"))
+    assert [f.secret for f in scan_file(utf16)] == [SAMPLE_TOKEN]
 
 
 def test_invalid_utf8_is_tolerated(tmp_path: Path) -> None:
@@ -316,18 +326,19 @@ def _fake_engine(secret: str, line: int, column: int) -> types.ModuleType:
 def test_extra_engine_absent_costs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secrets, "_extra_engine", secrets._NOT_LOADED)
     monkeypatch.setitem(sys.modules, "betterleaks", None)  # makes the import fail
-    assert secrets._extra_findings(SAMPLE, "x") == []
-    assert secrets._extra_engine is None
     monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", True)
-    assert [f.rule for f in scan_text(SAMPLE)] == ["github-token", "secret-assignment"]
+    assert [f for f in scan_text(SAMPLE) if f.rule.startswith("betterleaks:")] == []
+    assert secrets._extra_engine is None and secrets.engines() == ["gitend"]
+    assert [(f.rule, f.engine) for f in scan_text(SAMPLE)] == [("github-token", "gitend"), ("secret-assignment", "gitend")]
 
 
 def test_extra_engine_findings_are_added_never_replacing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", True)
     text = "note: custom-credential QWxhZGRpbjpvcGVuIHNlc2FtZQ\n" + SAMPLE
     monkeypatch.setattr(secrets, "_extra_engine", _fake_engine("custom-credential", 1, 7))
-    assert [(f.rule, f.line, f.column) for f in scan_text(text)] == [
-        ("betterleaks:demo-rule", 1, 7), ("github-token", 3, 21), ("secret-assignment", 4, 13)]
+    assert [(f.rule, f.line, f.column, f.engine) for f in scan_text(text)] == [
+        ("betterleaks:demo-rule", 1, 7, "betterleaks"), ("github-token", 3, 21, "gitend"),
+        ("secret-assignment", 4, 13, "gitend")]
     # on a span a built-in rule already reported, the built-in finding wins
     monkeypatch.setattr(secrets, "_extra_engine", _fake_engine(SAMPLE_TOKEN, 3, 21))
     assert [f.rule for f in scan_text(text)] == ["github-token", "secret-assignment"]
@@ -344,6 +355,8 @@ def test_extra_engine_errors_are_contained(monkeypatch: pytest.MonkeyPatch) -> N
 def test_real_betterleaks_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("betterleaks")
     monkeypatch.setattr(secrets, "_extra_engine", secrets._NOT_LOADED)
-    extra = secrets._extra_findings(SAMPLE, "notes.md")
-    assert extra and all(f.rule.startswith("betterleaks:") for f in extra)
+    monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", True)
+    extra = [f for f in scan_text(SAMPLE, "notes.md") if f.rule.startswith("betterleaks:")]
+    assert extra and all(f.engine == "betterleaks" for f in extra)
+    assert secrets.engines()[1].startswith("betterleaks ")
     assert any(f.secret == SAMPLE_TOKEN and f.line == 2 for f in extra)
