@@ -91,8 +91,9 @@ _SEGMENTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
 
 def _word(piece: str) -> bool:
     """A pronounceable word of an identifier: short, with vowels, no long consonant run."""
-    return len(piece) <= 3 or (len(piece) <= 14 and not _UNPRONOUNCEABLE.search(piece)
-                               and sum(c in "aeiouAEIOU" for c in piece) * 5 >= len(piece))
+    vowels = sum(c in "aeiouAEIOU" for c in piece)
+    return len(piece) <= 3 or not _UNPRONOUNCEABLE.search(piece) and (
+        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0)
 
 
 def _words_and_numbers(value: str) -> bool:
@@ -115,7 +116,9 @@ def _identifier_like(value: str, threshold: float = 0.6) -> bool:
 
 
 def _looks_random(value: str, min_len: int = 16) -> bool:
-    return (len(value) >= min_len and _entropy(value) >= 3.0 and _char_classes(value) >= 2
+    entropy = _entropy(value)
+    return (len(value) >= min_len and entropy >= 3.0 and (_char_classes(value) >= 2 or len(value) >= 20
+                                                          and entropy >= 3.4)
             and not value.isdigit() and not _identifier_like(value))
 
 

@@ -1,6 +1,7 @@
 """Tests for gitend.secrets: corpus recall / false alarms, per-kind rules, API contracts."""
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import random
@@ -8,6 +9,7 @@ import string
 import sys
 import time
 import types
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -286,11 +288,11 @@ def test_missing_file_raises_oserror(tmp_path: Path) -> None:
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=3000) | st.text(alphabet="-BEGIN PRIVATEKY:=@/_ghp0aAQ~.\n\"'", max_size=3000))
 def test_scan_text_never_raises_and_is_fast(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other processes on a loaded machine do not count
     for finding in scan_text(text):
         assert finding.line >= 1 and finding.column >= 1 and finding.secret
     assert redact(text).count("[REDACTED:") >= 0
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize("text", [
@@ -308,9 +310,9 @@ def test_scan_text_never_raises_and_is_fast(text: str) -> None:
     "docker login -u ci " + "x " * 500_000 + "-p",
 ])
 def test_adversarial_inputs_stay_fast(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     scan_text(text)
-    assert time.perf_counter() - started < 5.0
+    assert time.process_time() - started < 5.0
 
 
 # ---------------------------------------------------------------- optional extra engine
@@ -360,3 +362,197 @@ def test_real_betterleaks_when_installed(monkeypatch: pytest.MonkeyPatch) -> Non
     assert extra and all(f.engine == "betterleaks" for f in extra)
     assert secrets.engines()[1].startswith("betterleaks ")
     assert any(f.secret == SAMPLE_TOKEN and f.line == 2 for f in extra)
+
+
+# ---------------------------------------------------------------- issue 14, item by item
+
+_RNG = random.Random(1414)
+B62 = string.ascii_letters + string.digits
+
+
+def rand(alphabet: str, n: int) -> str:
+    return "".join(_RNG.choice(alphabet) for _ in range(n))
+
+
+def spans_of(text: str) -> list[tuple[str, str]]:
+    return [(f.rule, f.secret) for f in scan_text(text)]
+
+
+TOKEN_14 = rand(B62, 36)
+
+
+@pytest.mark.parametrize("template", [
+    '$acmeToken .= "{s}";',                                   # PHP append
+    "ACME_TOKEN := {s}", "ACME_TOKEN ::= {s}", "ACME_TOKEN :::= {s}", "ACME_TOKEN ?= {s}", "ACME_TOKEN += {s}",
+    "<acmeToken>\n    {s}\n</acmeToken>",                      # XML, the value on its own line
+    'var acmeToken string = "{s}"',                           # Go, typed
+    'const acmeToken: string = "{s}";',                       # TypeScript, typed
+    'System.setProperty("ACME_TOKEN", "{s}");',               # Java
+    'os.Setenv("ACME_TOKEN", "{s}")', "define('ACME_TOKEN', '{s}');",
+    '<add key="AcmeToken" value="{s}" />',                     # .NET config
+    "FROM alpine\nENV ACME_TOKEN {s}",                         # Dockerfile, space form
+    "The Acme Token `{s}` is for staging.",                    # prose
+])
+def test_syntax1_each_assignment_form_finds_the_secret(template: str) -> None:
+    assert spans_of(template.format(s=TOKEN_14)) == [("secret-assignment", TOKEN_14)]
+
+
+def test_syntax1_json_string_with_escaped_newline_ends_the_value() -> None:
+    text = '{"config.ini": "ACME_TOKEN=' + TOKEN_14 + '\\nBACKUP_ENABLED=true"}'
+    assert spans_of(text) == [("secret-assignment", TOKEN_14)]
+
+
+@pytest.mark.parametrize("alphabet", [string.ascii_lowercase + string.digits, string.ascii_lowercase])
+@pytest.mark.parametrize("template", ['acmeToken = "{s}"', "ACME_API_KEY={s}", "acme_secret: {s}"])
+def test_lowercase2_random_lowercase_values_are_not_taken_for_words(alphabet: str, template: str) -> None:
+    values = [rand(alphabet, 32) for _ in range(40)]
+    found = [v for v in values if spans_of(template.format(s=v)) == [("secret-assignment", v)]]
+    assert len(found) >= 38, set(values) - set(found)
+
+
+def test_lowercase2_words_run_together_are_still_words() -> None:
+    for text in ['app_secret = "myapplicationsecretkeyname"', "SECRET_KEY=thisisnotarealsecretvalue",
+                 "token: user_session_refresh_handler_2", "API_TOKEN=PROVIDER_HANDLER_SERVICE_RECORD_V7"]:
+        assert scan_text(text) == [], text
+
+
+def _jwt(alg: str = "HS256", signed: bool = True) -> str:
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    claims = json.dumps({"sub": rand(string.digits, 10), "iat": 1767225600, "role": "admin"}).encode()
+    signature = part(_RNG.randbytes(32)) if signed else ""
+    return f"{part(json.dumps({'alg': alg, 'typ': 'JWT'}).encode())}.{part(claims)}.{signature}"
+
+
+def _pem(label: str, size: int) -> str:
+    body = base64.b64encode(_RNG.randbytes(size)).decode()
+    return "\n".join([f"-----BEGIN {label}-----", *(body[i:i + 64] for i in range(0, len(body), 64)),
+                      f"-----END {label}-----"]) + "\n"
+
+
+def test_encoded3_base64_jwt_is_decoded_and_found() -> None:
+    encoded = base64.b64encode(_jwt().encode()).decode()
+    (finding,) = scan_text(f"SESSION_BLOB={encoded}")
+    assert (finding.rule, finding.secret) == ("jwt", encoded) and "base64" in finding.description
+
+
+@pytest.mark.parametrize("wrap", [0, 76])
+def test_encoded3_base64_of_a_private_key_one_line_or_wrapped(wrap: int) -> None:
+    encoded = base64.b64encode(_pem("OPENSSH PRIVATE KEY", 300).encode()).decode()
+    written = "\n".join(encoded[i:i + wrap] for i in range(0, len(encoded), wrap)) if wrap else encoded
+    (finding,) = scan_text(f"deploy key (base64 ~/.ssh/id_ed25519):\n{written}\nend\n")
+    assert (finding.rule, finding.secret) == ("private-key", written)
+    assert redact(written) == "[REDACTED:private-key]"
+
+
+def test_encoded3_kubernetes_secret_data_is_decoded() -> None:
+    url = f"https://contoso.webhook.office.com/webhookb2/{uuid.UUID(int=_RNG.getrandbits(128))}@" \
+          f"{uuid.UUID(int=_RNG.getrandbits(128))}/IncomingWebhook/{rand('0123456789abcdef', 32)}/" \
+          f"{uuid.UUID(int=_RNG.getrandbits(128))}"
+    manifest = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ntype: Opaque\ndata:\n"
+                f"  teams-url: {base64.b64encode(url.encode()).decode()}\n"
+                f"  db-password: {base64.b64encode(b'Wq7!vTz2Lp9#').decode()}\n"
+                f"  placeholder: {base64.b64encode(b'changeme').decode()}\n")
+    assert [f.rule for f in scan_text(manifest)] == ["teams-webhook", "secret-assignment"]
+
+
+def test_encoded3_decoding_is_bounded() -> None:
+    nested = "token=" + TOKEN_14
+    for _ in range(6):  # base64 six times over: decoded twice at most
+        nested = base64.b64encode(nested.encode()).decode()
+    assert scan_text(nested) == []
+    started = time.process_time()
+    scan_text("\n".join(base64.b64encode(f"note {i} ".encode() * 40).decode() for i in range(20_000)))
+    assert time.process_time() - started < 30
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("HF_ORG_TOKEN=api_org_" + rand(string.ascii_letters, 34), "huggingface-token"),
+    (f"SLACK_APP_TOKEN=xapp-1-A{rand(string.ascii_uppercase + string.digits, 10)}-{rand(string.digits, 13)}-"
+     f"{rand('0123456789abcdef', 64)}", "slack-token"),
+    (f"config token: xoxe.xoxp-1-{rand(B62, 140)}", "slack-token"),
+    (f"refresh_token = 'xoxe-1-{rand(B62, 140)}'", "slack-token"),
+    (f"unsigned {_jwt('none', signed=False)} works", "jwt"),
+    (f"curl -H 'X-Auth-Token: {TOKEN_14}' https://api.acme.dev", "secret-assignment"),
+    (f'curl --header "PRIVATE-TOKEN: {TOKEN_14}" https://gitlab.acme.dev/api/v4/projects', "secret-assignment"),
+    (f"curl -H 'Authorization: Bearer {rand(B62, 10)}!{rand(B62, 8)}' https://api.acme.dev",
+     "authorization-header"),
+    (f'curl -u "{rand(B62, 24)}:" https://api.acme.dev/v1/charges', "cli-user-password"),
+])
+def test_formats4_formats_of_covered_providers(text: str, rule: str) -> None:
+    assert [f.rule for f in scan_text(text)] == [rule]
+
+
+def test_formats4_signed_jwt_without_signature_is_not_a_token() -> None:
+    assert scan_text(f"truncated {_jwt('HS256', signed=False)} here") == []
+
+
+@pytest.mark.parametrize("value, rule", [
+    ("AGE-SECRET-KEY-1" + rand("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58), "age-secret-key"),
+    ("crsr_" + rand("0123456789abcdef", 64), "cursor-api-key"),
+    ("squ_" + rand("0123456789abcdef", 40), "sonarqube-token"),
+    ("oy2" + rand(string.ascii_lowercase + string.digits, 43), "nuget-api-key"),
+    (f"https://acme.webhook.office.com/webhookb2/{uuid.UUID(int=1 << 100)}@{uuid.UUID(int=3 << 90)}/IncomingWebhook/"
+     f"{rand('0123456789abcdef', 32)}/{uuid.UUID(int=_RNG.getrandbits(128))}", "teams-webhook"),
+    ("$aact_prod_" + rand(B62, 12) + base64.b64encode(rand(B62, 60).encode()).decode(), "asaas-api-key"),
+    (f"gcntfy-deploy_key-{uuid.UUID(int=_RNG.getrandbits(128))}-{uuid.UUID(int=_RNG.getrandbits(128))}",
+     "gc-notify-api-key"),
+    ("sgp_" + rand(B62, 64), "segment-token"),
+    ("A3-" + "-".join(rand(string.ascii_uppercase + string.digits, n) for n in (6, 6, 5, 5, 5, 5)),
+     "1password-secret-key"),
+    ("ops_eyJzaWduSW5BZGRyZXNzIjoi" + rand(B62, 200), "1password-service-account-token"),
+    (f"{rand(string.digits, 15)}|{rand('0123456789abcdef', 32)}", "facebook-app-token"),
+    ("fo1_" + rand(B62 + "_-", 43), "fly-token"),
+    ("FlyV1 fm2_lJPECAAAAAAAA" + rand(B62 + "+/", 180) + "==", "fly-token"),
+    (f"v1.0-{rand('0123456789abcdef', 24)}-{rand('0123456789abcdef', 146)}", "cloudflare-origin-ca-key"),
+    ("pscale_tkn_" + rand(B62 + "_-", 43), "planetscale-token"),
+    ("vcp_" + rand(B62, 56), "vercel-token"),
+])
+def test_providers5_providers_without_a_rule_before(value: str, rule: str) -> None:
+    for text in (f"deploy with {value} today", f'settings = {{"service": "{value}"}}'):
+        assert [f.rule for f in scan_text(text)] == [rule], text
+
+
+def test_providers5_snyk_uuid_is_found_by_its_name() -> None:
+    token = str(uuid.UUID(int=_RNG.getrandbits(128)))
+    assert spans_of(f"SNYK_TOKEN={token}") == [("secret-assignment", token)]
+    assert scan_text(f"request_id: {token}") == []
+
+
+def test_providers5_curl_user_name_and_password() -> None:
+    password = rand(B62, 8) + "~" + rand(B62, 6)
+    assert spans_of(f"curl --user deploy:{password} https://ci.acme.dev/api/json") == [
+        ("cli-user-password", password)]
+
+
+@pytest.mark.parametrize("text", [
+    'API_TOKEN = "user_session_refresh_handler_42"', "githubToken: GithubTokenRefreshHandler42",
+    'authLibrary = "com.auth0:java-jwt:4.4.0"', "JWT_SECRET=io.jsonwebtoken:jjwt-api:0.12.6",
+    "secretsManager: software.amazon.awssdk:secretsmanager:2.25.60", 'token_lib = "oauth2-oidc-sdk@11.10.1"',
+    "SECRET_FILE=static/js/main.8f3a9c2b1d4e5f6a7b8c.chunk.js", f"private_key: keys/{rand('0123456789abcdef', 40)}.pub",
+    f'api_key: "assets/app-{rand(B62, 8)}.{rand("0123456789abcdef", 32)}.css"',
+    f"db_password: ENC[AES256_GCM,data:{base64.b64encode(_RNG.randbytes(24)).decode()},"
+    f"iv:{base64.b64encode(_RNG.randbytes(32)).decode()},tag:{base64.b64encode(_RNG.randbytes(16)).decode()},type:str]",
+    f'<meta name="csrf-token" content="{base64.b64encode(_RNG.randbytes(64)).decode()}">',
+    f'<input type="hidden" name="authenticity_token" value="{rand(B62, 64)}" />',
+    f'<input name="__RequestVerificationToken" type="hidden" value="CfDJ8{rand(B62 + "-_", 150)}" />',
+    f'{{"thumbnail": "{base64.b64encode(_RNG.randbytes(60)).decode()[5:70]}"}}',
+    "\n".join(base64.b64encode(_RNG.randbytes(57)).decode() for _ in range(4)),
+    "API_KEY=ghp_k8sJ2_short", "SLACK_TOKEN=xoxb-a1B2c3D4e5F6g7H8i9J0", "API_KEY=abcdef123456ABCDEF",
+    f"STRIPE_KEY=sk_live_EXAMPLE{rand(B62, 20)}", f"API_TOKEN={rand(B62, 8)}test{rand(B62, 16)}",
+    f"token: sandbox_{rand(B62, 24)}", "password: qwertyuiopasdfghjkl99",
+    "API_TOKEN=<your-token>", "API_TOKEN=xxxxxxxxxxxxxxxxxxxxxxxx", "API_TOKEN=${API_TOKEN}", "password: changeme",
+    f"data: {base64.b64encode(b'changeme').decode()}",
+])
+def test_lookalikes6_do_not_fire(text: str) -> None:
+    assert scan_text(text) == []
+
+
+def test_lookalikes6_test_mode_keys_are_still_keys() -> None:
+    key = "sk_test_" + rand(B62, 24)
+    assert spans_of(f"STRIPE_KEY={key}") == [("stripe-secret-key", key)]
+
+
+def test_engine7_json_findings_name_their_engine() -> None:
+    (finding,) = scan_text(f"token {SAMPLE_TOKEN}")
+    assert finding.to_dict()["engine"] == "gitend" and secrets.engines()[0] == "gitend"
