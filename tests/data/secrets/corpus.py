@@ -456,9 +456,10 @@ def s_java(n: str, v: str, m: Maker) -> tuple[str, str]:
 
 
 def s_php(n: str, v: str, m: Maker) -> tuple[str, str]:
-    e = _esc(v).replace("$", "\\$")  # a $ in a double-quoted PHP string would interpolate
-    return _pick(m, f'${camel(n)} = "{e}";', f"define('{upper(n)}', '{_esc(v)}');", f'${camel(n)} .= "{e}";',
-                 f"'{snake(n)}' => '{_esc(v)}',"), _esc(v)
+    e = _esc(v)
+    q = "'" if "$" in v else '"'  # a $ in a double-quoted PHP string would interpolate
+    return _pick(m, f"${camel(n)} = {q}{e}{q};", f"define('{upper(n)}', '{e}');", f"${camel(n)} .= {q}{e}{q};",
+                 f"'{snake(n)}' => '{e}',"), e
 
 
 def s_ruby(n: str, v: str, m: Maker) -> tuple[str, str]:
