@@ -19,11 +19,12 @@ import importlib
 import math
 import os
 import re
+import sys
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from typing import Any
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -44,8 +45,23 @@ class _Lazy:
     def compiled(self) -> re.Pattern[str]:
         return re.compile(self.source, self.flags)
 
-    def __getattr__(self, name: str) -> Any:  # search, match, finditer, ...: the compiled pattern's
-        return getattr(self.compiled, name)
+    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.search(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.compiled.fullmatch(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled.finditer(text)
+
+    def findall(self, text: str) -> list[Any]:
+        return self.compiled.findall(text)
+
+    def sub(self, replacement: str, text: str) -> str:
+        return self.compiled.sub(replacement, text)
 
 
 @dataclass(frozen=True)
@@ -106,8 +122,8 @@ _SEGMENTS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
 def _word(piece: str) -> bool:
     """A pronounceable word of an identifier: short, with vowels, no long consonant run."""
     vowels = sum(c in "aeiouAEIOU" for c in piece)
-    return len(piece) <= 3 or not _UNPRONOUNCEABLE.search(piece) and (
-        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0)
+    return len(piece) <= 3 or (not _UNPRONOUNCEABLE.search(piece) and (
+        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0))
 
 
 def _words_and_numbers(value: str) -> bool:
@@ -143,8 +159,8 @@ def _identifier_like(value: str, threshold: float = 0.6) -> bool:
 
 def _looks_random(value: str, min_len: int = 16) -> bool:
     entropy = _entropy(value)
-    return (len(value) >= min_len and entropy >= 3.0 and (_char_classes(value) >= 2 or len(value) >= 20
-                                                          and entropy >= 3.4)
+    return (len(value) >= min_len and entropy >= 3.0 and (_char_classes(value) >= 2 or (len(value) >= 20
+                                                          and entropy >= 3.4))
             and not value.isdigit() and not _identifier_like(value))
 
 
@@ -157,7 +173,7 @@ _TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|flwseck
                                r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})  # noqa: E501 (jwt.io)
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
 
 
 def _ascending(value: str) -> bool:
@@ -181,7 +197,8 @@ def _ascending(value: str) -> bool:
 
 def _is_placeholder(secret: str) -> bool:
     lowered = secret.lower()
-    body = lowered[_TEST_MODE_PREFIX.match(lowered).end():] if _TEST_MODE_PREFIX.match(lowered) else lowered
+    test_mode = _TEST_MODE_PREFIX.match(lowered)
+    body = lowered[test_mode.end():] if test_mode else lowered
     return (secret in _DOC_EXAMPLES or any(mark in body for mark in _PLACEHOLDER_MARKS)
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
@@ -405,8 +422,8 @@ def _assignment_ok(value: str, before: str) -> bool:
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
-        return not _words_and_numbers(value) and len(value) >= 6 and _char_classes(value) >= 2 and any(
-            not c.isalpha() and c not in "_.-" for c in value) or _passphrase(value)
+        return (not _words_and_numbers(value) and len(value) >= 6 and _char_classes(value) >= 2 and any(
+            not c.isalpha() and c not in "_.-" for c in value)) or _passphrase(value)
     return _looks_random(value, min_len=12)
 
 
@@ -430,7 +447,7 @@ def _generic_ok(token: str, before: str) -> bool:
     if "://" in word or word.startswith("arn:"):
         return False  # inside a URL or ARN (ids, paths); URL secrets have rules of their own
     parts = re.split(r"[/_.-]+", core)
-    if len(parts) > 1 and all(len(p) <= 10 and _digits(p) <= 2 or _identifier_like(p)
+    if len(parts) > 1 and all((len(p) <= 10 and _digits(p) <= 2) or _identifier_like(p)
                               or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", p) for p in parts):
         return False  # paths and names built from words, ids and hashes: NODE_SEA_FUSE_<hex>
     if "+" in core or "/" in core:
@@ -569,8 +586,8 @@ _VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""
 # The operators that assign a value to a name: `=`, `:`, `=>`, Makefile `:=` `::=` `:::=` `?=` `+=`, PHP
 # `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
 # `<name>` with the value on its own line, and a prose name before a `quoted` value.
-_ASSIGNED = (r"""[a-z0-9_.-]{0,40}(?: [a-z][a-z0-9_.-]{0,15}){0,2}["'`\]*]{0,3}(?:[ \t]*:?[ \t]+(?:string|str)[ \t]*=|"""
-             r"""[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|(?<=["'`])[ \t]{0,3},|"""
+_ASSIGNED = (r"""[a-z0-9_.-]{0,40}(?: [a-z][a-z0-9_.-]{0,15}){0,2}["'`\]*]{0,3}"""
+             r"""(?:[ \t]*:?[ \t]+(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|(?<=["'`])[ \t]{0,3},|"""
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
@@ -834,7 +851,7 @@ class _Hit:
     description: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ignorecase(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
 
@@ -867,8 +884,8 @@ def _in_blob(text: str, start: int, end: int) -> bool:
     line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
     if text[max(0, start - 3):start] in ("...", "…") or text[end:end + 3] in ("...", "…"):
         return True
-    return bool(line_start and _BLOB_LINE_END.search(text, max(0, line_start - 200), line_start - 1)
-                or line_end >= 0 and _BLOB_LINE_START.match(text, line_end + 1))
+    return bool((line_start and _BLOB_LINE_END.search(text, max(0, line_start - 200), line_start - 1))
+                or (line_end >= 0 and _BLOB_LINE_START.match(text, line_end + 1)))
 
 
 def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> list[_Hit]:
@@ -885,15 +902,15 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
         for match in _matches(rule, subject, folded=rule.lower and not aligned):
             start, end = match.span("s") if "s" in match.re.groupindex else match.span()
             glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
-            if start == end or glued and not rule.glued:
+            if start == end or (glued and not rule.glued):
                 continue
             secret, before = text[start:end], text[max(0, start - 400):start]
             if rule.validate and not rule.validate(secret, before):
                 continue
-            if rule.placeholders and _is_placeholder(secret) or any(a <= start < b for a, b in inert):
+            if (rule.placeholders and _is_placeholder(secret)) or any(a <= start < b for a, b in inert):
                 hits.append(_Hit(start, end, priority, _MUTED, ""))  # claims its span: no generic re-report
-            elif not (rule.id in _GUESSES and any(a <= start < b for a, b in public)
-                      or rule.id == _GENERIC and _in_blob(text, start, end)):
+            elif not ((rule.id in _GUESSES and any(a <= start < b for a, b in public))
+                      or (rule.id == _GENERIC and _in_blob(text, start, end))):
                 detail = rule.detail(secret) if rule.detail else ""
                 hits.append(_Hit(start, end, priority, rule.id, rule.description + detail))
     if depth < _DECODE_DEPTH:
@@ -939,7 +956,7 @@ def _without_overlaps(hits: list[_Hit]) -> list[_Hit]:
     kept: list[_Hit] = []
     for hit in sorted(hits, key=lambda h: (h.priority, h.start)):
         at = bisect_left(starts, hit.start)
-        if at and kept[at - 1].end > hit.start or at < len(kept) and kept[at].start < hit.end:
+        if (at and kept[at - 1].end > hit.start) or (at < len(kept) and kept[at].start < hit.end):
             continue
         starts.insert(at, hit.start)
         kept.insert(at, hit)
@@ -1041,7 +1058,7 @@ def scan_file(path: str | os.PathLike[str]) -> list[Finding]:
 def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
     """Scan files and directories (recursively, skipping .git); sorted by path, line, column."""
     files: set[str] = set()
-    for given in map(os.fspath, paths):
+    for given in (os.fspath(path) for path in paths):
         if not os.path.isdir(given):
             files.add(given)
             continue
@@ -1052,9 +1069,15 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.path, f.line, f.column))
 
 
-def redact(text: str) -> str:
-    """`text` with each secret replaced by [REDACTED:<rule>]."""
-    return _replace_secrets(text, lambda hit: f"[REDACTED:{hit.rule}]")
+def redact(text: str, findings: Iterable[Finding] | None = None) -> str:
+    """`text` with each secret (with `findings`: every copy of those findings' secrets, others
+    left alone) replaced by [REDACTED:<rule>]. Findings go longest first, so a key block goes
+    whole and a secret inside another goes with it."""
+    if findings is None:
+        return _replace_secrets(text, lambda hit: f"[REDACTED:{hit.rule}]")
+    for f in sorted(findings, key=lambda f: -len(f.secret)):
+        text = text.replace(f.secret, f"[REDACTED:{f.rule}]")
+    return text
 
 
 def mask(text: str) -> str:
@@ -1095,7 +1118,7 @@ def _load_extra_engine() -> Any:
     if _extra_engine is _NOT_LOADED:
         try:
             _extra_engine = importlib.import_module("betterleaks")
-        except Exception:  # noqa: BLE001 - any import failure only means "no extra engine"
+        except Exception:
             _extra_engine = None
     return _extra_engine
 
@@ -1120,7 +1143,7 @@ def _extra_hits(text: str) -> list[_Hit]:
         return []
     try:
         found = engine.scan_string(text)
-    except Exception:  # noqa: BLE001 - our own rules already ran; an extra engine may fail
+    except Exception:
         return []
     line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
     hits = []

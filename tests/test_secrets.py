@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from gitend import secrets
 from gitend.secrets import Finding, keyed_hash, redact, scan_file, scan_paths, scan_text
+from testing.repo import gitend
 
 CORPUS = Path(__file__).parent / "data" / "secrets"
 POSITIVES = [json.loads(line) for line in (CORPUS / "positives.jsonl").read_text().splitlines()]
@@ -310,7 +311,7 @@ def test_scan_text_never_raises_and_is_fast(text: str) -> None:
     "docker login -u ci " + "x " * 500_000 + "-p",
 ])
 def test_adversarial_inputs_stay_fast(text: str) -> None:
-    started = time.process_time()
+    started = time.process_time()  # the CPU the scan used: a busy machine stretches wall time, not this
     scan_text(text)
     assert time.process_time() - started < 5.0
 
@@ -556,3 +557,39 @@ def test_lookalikes6_test_mode_keys_are_still_keys() -> None:
 def test_engine7_json_findings_name_their_engine() -> None:
     (finding,) = scan_text(f"token {SAMPLE_TOKEN}")
     assert finding.to_dict()["engine"] == "gitend" and secrets.engines()[0] == "gitend"
+
+
+FAKE_BETTERLEAKS = '''
+import types
+__version__ = "9.9"
+def scan_string(text):
+    at = text.find("custom-credential-")
+    if at < 0:
+        return []
+    line = text.count("\\n", 0, at) + 1
+    column = at - text.rfind("\\n", 0, at)
+    where = types.SimpleNamespace(start_line=line, start_column=column)
+    return [types.SimpleNamespace(secret=text[at:at + 30], rule_id="custom", description="custom", location=where)]
+'''
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_engine7_scan_json_and_doctor_say_which_engine(tmp_path: Path, installed: bool) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "betterleaks.py").write_text(FAKE_BETTERLEAKS if installed else "raise ImportError('not installed')\n")
+    env = {"PYTHONPATH": str(site)}
+    notes = tmp_path / "notes.md"
+    notes.write_text(f"token {SAMPLE_TOKEN}\nsee custom-credential-{rand(B62, 12)} too\n")
+    proc = gitend("scan", "--json", str(notes), env=env)
+    found = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert [(f["rule"], f["engine"]) for f in found] == [("github-token", "gitend")] + (
+        [("betterleaks:custom", "betterleaks")] if installed else [])
+    assert {"rule", "description", "path", "line", "column", "masked", "excerpt"} <= set(found[0])
+    human = gitend("scan", str(notes), env=env)
+    assert ("engines: gitend, betterleaks 9.9" in human.stderr) == installed
+    doctor = gitend("doctor", cwd=tmp_path, env=env).stdout
+    expected = ("secret scanner: gitend's rules + betterleaks 9.9 (the gitend[betterleaks] extra)" if installed
+                else "secret scanner: gitend's rules; optional second engine: pip install 'gitend[betterleaks]'")
+    assert expected in doctor, doctor

@@ -7,10 +7,9 @@ import signal
 import time
 from pathlib import Path
 
-
 import pytest
 
-from gitend import config, dotfiles, files, worker
+from gitend import config, dotfiles, files, memsync
 from testing.machine import Machine, bare_remote, encoded, project, remote_file, slow_pre_receive
 from testing.repo import git, gitend, payload, write
 
@@ -26,11 +25,13 @@ def remote_log(remote: Path) -> list[str]:
 
 
 def test_hook_returns_at_once_and_the_note_arrives_later(laptop: Machine, remote: Path, proj: Path) -> None:
-    slow_pre_receive(remote, 5)
+    push_s = 5
+    slow_pre_receive(remote, push_s)
     laptop.note(proj, "MEMORY.md", "- [Testing](testing.md) - how to run the tests\n")
     laptop.note(proj, "testing.md", "---\nname: testing\n---\nRun pytest -n 2.\n")
     proc = laptop.end_session(proj)
-    assert proc.elapsed < 1.0, proc.elapsed  # type: ignore[attr-defined]
+    # Measured against the push it must not wait for, not an absolute time a busy machine misses.
+    assert proc.elapsed < push_s / 4, proc.elapsed  # type: ignore[attr-defined]
     assert remote_file(remote, f"{FOLDER}/testing.md") is None  # not yet: the push takes 5 s
     laptop.wait_for_worker(timeout=60)
     assert remote_file(remote, f"{FOLDER}/testing.md") == "---\nname: testing\n---\nRun pytest -n 2.\n"
@@ -318,7 +319,7 @@ def test_mirror_writes_exactly_the_scanned_bytes(laptop: Machine, remote: Path, 
     laptop.note(proj, "plain.md", "nothing secret\n")
     cfg = config.load(None)
     repo, _ = dotfiles.open_repo(str(laptop.dots))
-    work = worker.project_pending(repo, proj, proj, cfg)
+    work = memsync.project_pending(repo, proj, proj, cfg)
     assert work is not None and {f.path for f in work.findings} == {"deploy.md"}
     # Edited between the scan and the copy: what was not scanned must not be copied.
     laptop.note(proj, "plain.md", f"now with {TOKEN}\n")
@@ -331,7 +332,7 @@ def test_mirror_writes_exactly_the_scanned_bytes(laptop: Machine, remote: Path, 
         real(path, data, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(files, "write_atomic", recording)
-    worker._mirror(repo, work, "memory: test", cfg, redact=True)
+    memsync.mirror(repo, work, "memory: test", cfg, redacting=True)
     assert written and not any(TOKEN.encode() in data for data in written)
     assert (laptop.dots / FOLDER / "deploy.md").read_text() == REDACTED_NOTE
     assert (laptop.dots / FOLDER / "plain.md").read_text() == "nothing secret\n"
