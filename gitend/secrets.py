@@ -224,8 +224,12 @@ _FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|sv
                         r"java|class|jar|whl|deb|rpm|img|iso|mp[34]|woff2?|ttf)")
 
 
+_REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
+
+
 def _not_a_credential(value: str) -> bool:
-    return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value))
+    """Build coordinates, file names, and regular expressions (a token's pattern is no token)."""
+    return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value))
 
 
 def _b64decode(value: str) -> bytes | None:
@@ -416,6 +420,8 @@ def _assignment_ok(value: str, before: str) -> bool:
     decoded = _decoded_text(value)
     if decoded is not None and (_is_placeholder(decoded) or _is_reference(decoded)):
         return False  # a Kubernetes Secret's base64 `data:` of a placeholder
+    if name and " " in name and re.search(r",[ \t]*[bru]?[\"'`]?$", before):
+        return False  # ("Acme API key", "…"): the comma form names a variable, not a sentence
     opened = before.rstrip()
     if opened.endswith(">") and not re.search(r"<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
         return False  # `>` assigns only in <password>value</password>
@@ -587,7 +593,8 @@ _VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""
 # `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
 # `<name>` with the value on its own line, and a prose name before a `quoted` value.
 _ASSIGNED = (r"""[a-z0-9_.-]{0,40}(?: [a-z][a-z0-9_.-]{0,15}){0,2}["'`\]*]{0,3}"""
-             r"""(?:[ \t]*:?[ \t]+(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|(?<=["'`])[ \t]{0,3},|"""
+             r"""(?:[ \t]*:?[ \t]+&?(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|"""
+             r"""(?<=["'`])[ \t]{0,3},|"""
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
