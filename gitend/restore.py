@@ -9,6 +9,7 @@ has moved since the snapshot.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from gitend import config, message, paths, snapshot
 from gitend.errors import GitendError
-from gitend.git import GitError, Repo, zjoin, zsplit
+from gitend.git import GitError, Repo, quote_path, zjoin, zsplit
 from gitend.transcript import Session
 
 
@@ -39,6 +40,11 @@ class Plan:
     under_tracked_file: list[str] = field(default_factory=list)  # untracked, needing a folder where a file is tracked
     in_progress: str | None = None
     predicted_conflicts: list[str] = field(default_factory=list)
+    # Edited files git was told not to look at: {path: "assume-unchanged" or "skip-worktree"}.
+    hidden: dict[str, str] = field(default_factory=dict)
+    # `restore SNAPSHOT -- PATH...`: only the snapshot's changes under these (repository-relative)
+    # paths, written as the snapshot has them; None: the whole snapshot, merged onto HEAD.
+    scope: list[str] | None = None
 
     @property
     def moved(self) -> bool:
@@ -52,6 +58,16 @@ class Plan:
     def deleted(self) -> set[str]:
         """Paths the snapshot deletes, staged or not."""
         return {path for letter, path in self.staged + self.unstaged if letter == "D"}
+
+    @cached_property
+    def selected(self) -> set[str]:
+        """Every path the snapshot changes (in this plan's scope)."""
+        return {p for _, p in self.staged + self.unstaged} | set(self.untracked)
+
+    @cached_property
+    def written(self) -> set[str]:
+        """Paths the snapshot writes a file to."""
+        return {p for letter, p in self.staged + self.unstaged if letter != "D"} | set(self.untracked)
 
 
 def _name_status(repo: Repo, old: str, new: str) -> list[tuple[str, str]]:
@@ -68,16 +84,26 @@ def _tree_entries(repo: Repo, rev: str) -> dict[str, str]:
     return entries
 
 
-def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
+def _within(path: str, scope: list[str] | None) -> bool:
+    return scope is None or any(not s or path == s or path.startswith(f"{s}/") for s in scope)
+
+
+def make_plan(repo: Repo, snap: snapshot.Snapshot, scope: list[str] | None = None) -> Plan:
+    """What restoring `snap` would do here; with `scope`, only its changes under those paths."""
     head = repo.head()
     head_sha = repo.resolve(head.ref) if head.ref else head.sha
-    untracked = _tree_entries(repo, snap.untracked_commit)
+    untracked = {p: e for p, e in _tree_entries(repo, snap.untracked_commit).items() if _within(p, scope)}
     plan = Plan(
         snap, head_sha,
-        staged=_name_status(repo, snap.base_commit, snap.index_commit),
-        unstaged=_name_status(repo, snap.index_commit, snap.commit.sha),
+        staged=[c for c in _name_status(repo, snap.base_commit, snap.index_commit) if _within(c[1], scope)],
+        unstaged=[c for c in _name_status(repo, snap.index_commit, snap.commit.sha) if _within(c[1], scope)],
         untracked=list(untracked),
+        scope=scope,
     )
+    for named in scope or []:
+        if not any(_within(p, [named]) for p in plan.selected):
+            raise GitendError(f"the snapshot changed nothing at {quote_path(named or '.')}; "
+                              f"`gitend show {snap.commit.sha[:10]}` lists what it changed")
     if head_sha and untracked:
         # `git stash apply` refuses to write an untracked file over a tracked one, and only
         # after it has applied the rest: such files are set aside and written separately.
@@ -87,16 +113,18 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
             if path in on_head and path not in plan.deleted:
                 (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
     plan.in_progress = repo.in_progress()
+    plan.hidden = _hidden_edits(repo)
+    # Applying the snapshot writes over a hidden edit as if it were not there.
+    plan.local_changes += sorted(p for p in plan.hidden if p in plan.written or p in plan.deleted)
     for change in repo.status():
         submodule_content_only = change.submodule[:2] == "S." and change.xy == ".M"
-        if change.kind == "u" or (change.kind == "1" and not submodule_content_only):
+        if (change.kind == "u" or (change.kind == "1" and not submodule_content_only)) and _within(change.path, scope):
             plan.local_changes.append(change.path)
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
-    written = {p for letter, p in plan.staged + plan.unstaged if letter != "D"} | set(plan.untracked)
     in_the_way = set()
-    for path in written:
+    for path in plan.written:
         parts = Path(path).parts
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
@@ -118,9 +146,46 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
         for path in sorted(in_the_way):
             is_ignored = path in ignored or f"{path}/" in ignored
             (plan.ignored_collisions if is_ignored else plan.collisions).append(path)
-    if plan.moved and plan.head:
+    if plan.moved and plan.head and scope is None:
         plan.predicted_conflicts = _predict_conflicts(repo, plan)
     return plan
+
+
+def _hidden_edits(repo: Repo) -> dict[str, str]:
+    """Files marked assume-unchanged or skip-worktree whose content differs from the index:
+    `git status` does not show them, so no snapshot holds them."""
+    flagged = {}
+    for record in zsplit(repo.git("ls-files", "-v", "-s", "-z")):
+        info, _, path = record.partition("\t")
+        tag, _mode, sha, _stage = info.split(" ")
+        if tag == "S" or tag.islower():
+            flagged[path] = (sha, "skip-worktree" if tag == "S" else "assume-unchanged")
+    if not flagged:
+        return {}
+    on_disk = blobs(repo, [p for p in flagged if os.path.lexists(repo.root / p)])
+    return {p: flag for p, (sha, flag) in flagged.items() if p in on_disk and on_disk[p] != sha}
+
+
+def blobs(repo: Repo, names: list[str]) -> dict[str, str]:
+    """{path: the blob git would store for the file there} (clean filters applied; a symlink's
+    target, not what it points to; folders left out)."""
+    found, files = {}, []
+    algo = "sha1" if len(repo.empty_tree) == 40 else "sha256"
+    for name in names:
+        path = repo.root / name
+        if path.is_symlink():
+            target = os.readlink(os.fsencode(path))
+            found[name] = hashlib.new(algo, b"blob %d\0%s" % (len(target), target)).hexdigest()
+        elif path.is_file():
+            files.append(name)
+    listed = [n for n in files if "\n" not in n]  # --stdin-paths reads one path a line
+    if listed:
+        out = repo.text("hash-object", "--stdin-paths", input=b"".join(os.fsencode(n) + b"\n" for n in listed))
+        found.update(zip(listed, out.split()))
+    for name in files:
+        if "\n" in name:
+            found[name] = repo.text("hash-object", "--path", name, "--", name)
+    return found
 
 
 def _emptied_by_snapshot(repo: Repo, plan: Plan, folder: str, tracked: set[str]) -> bool:
@@ -148,34 +213,40 @@ def describe(plan: Plan) -> list[str]:
     snap = plan.snap
     lines = [f"snapshot {snap.commit.sha[:10]} ({snap.name}, session {snap.session_id}): {snap.subject}"]
     if plan.moved:
+        how = ("the snapshot's version of these paths is written as it is" if plan.scope is not None
+               else "its changes are merged onto HEAD (three-way)")
         lines.append(f"HEAD has moved since the snapshot (taken on {(snap.base or 'an unborn HEAD')[:10]}, "
-                     f"now {(plan.head or 'unborn')[:10]}): its changes are merged onto HEAD (three-way)")
+                     f"now {(plan.head or 'unborn')[:10]}): {how}")
         if plan.predicted_conflicts:
-            lines.append(f"conflicts expected in: {', '.join(plan.predicted_conflicts)}")
+            lines.append(f"conflicts expected in: {_names(plan.predicted_conflicts)}")
     for title, entries in [("staged", plan.staged), ("unstaged", plan.unstaged)]:
         if entries:
-            lines.append(f"{title}: " + ", ".join(f"{letter} {path}" for letter, path in entries))
+            lines.append(f"{title}: " + ", ".join(f"{letter} {quote_path(path)}" for letter, path in entries))
     if plan.untracked:
-        lines.append("untracked: " + ", ".join(plan.untracked))
+        lines.append(f"untracked: {_names(plan.untracked)}")
     if plan.now_tracked:
         lines.append(_now_tracked_note(plan))
     if plan.now_committed:
         lines.append(f"untracked in the snapshot, committed on HEAD since with the same content: "
-                     f"{', '.join(plan.now_committed)}")
+                     f"{_names(plan.now_committed)}")
     return lines
 
 
+def _names(paths: list[str]) -> str:
+    return ", ".join(map(quote_path, paths))
+
+
 def _now_tracked_note(plan: Plan) -> str:
-    return (f"untracked in the snapshot but tracked on HEAD now: {', '.join(plan.now_tracked)}; "
+    return (f"untracked in the snapshot but tracked on HEAD now: {_names(plan.now_tracked)}; "
             "the snapshot's version is written over HEAD's as an unstaged change (HEAD's stays in the commit)")
 
 
 def refusal(plan: Plan) -> str:
     parts = []
     if plan.local_changes:
-        parts.append(f"local changes in {', '.join(sorted(plan.local_changes))}")
+        parts.append(f"local changes in {_names(sorted(plan.local_changes))}")
     if plan.collisions:
-        parts.append(f"untracked files in the way: {', '.join(plan.collisions)}")
+        parts.append(f"untracked files in the way: {_names(plan.collisions)}")
     return ("refusing to restore over " + "; ".join(parts) +
             ". Either commit or stash them yourself, or run again with --force, "
             "which saves them as a snapshot first (restorable with gitend restore)")
@@ -190,6 +261,73 @@ def save_current_state(repo: Repo, settings: config.Snapshot, about: str) -> str
         return None
     session = Session(title=about, title_source=None, prompts=(), problems=())
     return snapshot.save(repo, cap, message.compose(session, cap, session_id="restore", reason="restore"))
+
+
+@dataclass
+class Cleared:
+    """What `clear_the_way` did before a forced restore."""
+    saved: str | None  # the snapshot of the local state
+    backup: Path | None  # where what no snapshot holds was moved
+    moved: list[str]
+
+
+def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
+    """For --force: save the local state as a snapshot, move into a backup folder whatever the
+    restore would overwrite or delete that neither that snapshot nor HEAD holds (files in the
+    way, ignored files where a tracked file comes back, hidden edits), then reset to HEAD.
+    Nothing is ever deleted."""
+    saved = save_current_state(repo, settings, f"saved by gitend restore before restoring {plan.snap.commit.sha[:10]}")
+    if plan.scope is None:  # `git reset --hard`, then the apply
+        touched = set(plan.local_changes) | {p for p, flag in plan.hidden.items() if flag == "assume-unchanged"}
+    else:  # the named paths the snapshot changed are written over
+        touched = plan.selected
+    moved = plan.collisions + _unsaved(repo, plan, saved, touched)
+    backup = move_aside(repo, moved) if moved else None
+    hidden = [p for p in moved if p in plan.hidden]
+    if hidden:  # the edit is in the backup now: let git write these files again
+        repo.git("update-index", "-z", "--no-assume-unchanged", "--no-skip-worktree", "--stdin", input=zjoin(hidden))
+    if plan.scope is None:
+        repo.git("reset", "-q", "--hard")
+    else:  # only these paths' staging goes back to HEAD's; their files are written next
+        repo.git("reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", input=zjoin(sorted(plan.selected)),
+                 env=_LITERAL)
+    return Cleared(saved, backup, moved)
+
+
+def _unsaved(repo: Repo, plan: Plan, saved: str | None, touched: set[str]) -> list[str]:
+    """Of the files at `touched` paths (and in folders there), those that neither the snapshot
+    `saved` nor HEAD holds with that content."""
+    in_the_way = tuple(f"{c}/" for c in plan.collisions)  # moved whole
+    files = []
+    for name in sorted(touched):
+        path = repo.root / name
+        if path.is_dir() and not path.is_symlink():
+            files += _files_under(repo, name)  # a folder where a tracked file comes back
+        elif os.path.lexists(path):
+            files.append(name)
+    files = [f for f in files if f not in plan.collisions and not f.startswith(in_the_way)]
+    if not files:
+        return []
+    held: dict[str, set[str]] = {}
+    for rev in [r for r in (saved, saved and f"{saved}^3", plan.head) if r]:
+        for name, entry in _tree_entries(repo, rev).items():
+            held.setdefault(name, set()).add(entry.split()[2])
+    found = blobs(repo, files)
+    return [f for f in files if found.get(f) not in held.get(f, set())]
+
+
+def _files_under(repo: Repo, folder: str) -> list[str]:
+    """Every file under `folder`; a nested repository counts as one (it is moved whole)."""
+    found = []
+    for top, dirs, names in os.walk(repo.root / folder):
+        rel = os.path.relpath(top, repo.root)
+        if ".git" in dirs or ".git" in names:
+            found.append(rel)
+            dirs.clear()
+            continue
+        found += [f"{rel}/{n}" for n in names]
+        found += [f"{rel}/{d}" for d in dirs if os.path.islink(os.path.join(top, d))]
+    return found
 
 
 def _backup_folder(repo: Repo) -> Path:
@@ -251,6 +389,9 @@ def _write_now_tracked(repo: Repo, plan: Plan) -> None:
 
 def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
     """Write the snapshot; returns (conflicted paths, notes)."""
+    if plan.scope is not None:
+        _write_paths(repo, plan)
+        return [], []
     if plan.head is None:
         _unborn_apply(repo, plan.snap)
         return [], []
@@ -261,6 +402,47 @@ def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
         _write_now_tracked(repo, plan)
         notes.append(_now_tracked_note(plan))
     return conflicted, notes
+
+
+def _write_paths(repo: Repo, plan: Plan) -> None:
+    """The snapshot's version of the paths in scope, exactly: what it staged into the index,
+    its work-tree and untracked files onto the disk (modes and symlinks as they were), and
+    what it deleted removed."""
+    snap = plan.snap
+    staged = _tree_entries(repo, snap.index_commit)
+    on_disk = {**_tree_entries(repo, snap.untracked_commit), **_tree_entries(repo, snap.commit.sha)}
+
+    def index_info(entries: list[tuple[str, str | None]]) -> bytes:
+        records = []
+        for path, entry in entries:
+            mode, _, sha = entry.split() if entry else ("0", "", repo.null_sha)
+            records.append(os.fsencode(f"{mode} {sha}\t{path}") + b"\0")
+        return b"".join(records)
+
+    for path in sorted(p for p in plan.selected if p not in on_disk):
+        _remove(repo, path)
+    written = sorted(p for p in plan.selected if p in on_disk)
+    if written:
+        with repo.temp_index(seed=False) as index:
+            repo.git("update-index", "-z", "--index-info", input=index_info([(p, on_disk[p]) for p in written]),
+                     index=index)
+            repo.git("checkout-index", "-f", "-z", "--stdin", input=zjoin(written), index=index)
+    if plan.staged:
+        repo.git("update-index", "-z", "--index-info", input=index_info([(p, staged.get(p)) for _, p in plan.staged]))
+
+
+def _remove(repo: Repo, path: str) -> None:
+    """Delete a file the snapshot deleted, and the folders it leaves empty."""
+    target = repo.root / path
+    if os.path.lexists(target) and not (target.is_dir() and not target.is_symlink()):
+        target.unlink()
+    for folder in target.parents:
+        if folder == repo.root:
+            break
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _stash_apply(repo: Repo, plan: Plan, sha: str) -> tuple[list[str], list[str]]:
@@ -280,7 +462,7 @@ def _stash_apply(repo: Repo, plan: Plan, sha: str) -> tuple[list[str], list[str]
             raise
     conflicted = _conflicted(repo)
     partly = _resplit(repo, plan, conflicted)
-    notes = [f"partly staged in the snapshot, now left unstaged: {', '.join(partly)}"] if partly else []
+    notes = [f"partly staged in the snapshot, now left unstaged: {_names(partly)}"] if partly else []
     return conflicted, notes
 
 
@@ -301,5 +483,7 @@ def _resplit(repo: Repo, plan: Plan, conflicted: list[str]) -> list[str]:
     if to_unstage:
         repo.git("reset", "-q", "--", *to_unstage)
     if to_stage:
-        repo.git("add", "-A", "--", *to_stage)
+        # Not `git add`: a staged deletion or rename leaves a path that is in neither the
+        # index nor the work tree, which `git add` refuses as a pathspec matching nothing.
+        repo.git("update-index", "-z", "--add", "--remove", "--stdin", input=zjoin(to_stage))
     return sorted((staged & unstaged) - skip)

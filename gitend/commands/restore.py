@@ -1,16 +1,18 @@
 """`gitend restore`: bring a snapshot back, or refuse and say why; --fetch looks on the remote."""
 from __future__ import annotations
 
+import os
 import sys
 
 from gitend import config, restore, snapshot
 from gitend.errors import GitendError
-from gitend.git import Repo
+from gitend.git import Repo, quote_path
 from gitend.output import ask
 
 
-def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -> int:
+def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, paths: list[str] | None = None) -> int:
     repo = Repo.find(directory)
+    scope = [_in_repo(repo, directory, path) for path in paths] if paths else None
     cfg = config.load(repo.root)
     prefix = cfg.snapshot.branch_prefix
     if fetch:
@@ -27,7 +29,7 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         _fetch(repo, cfg)
         snap = snapshot.find(repo, spec, prefix)
 
-    plan = restore.make_plan(repo, snap)
+    plan = restore.make_plan(repo, snap, scope)
     if plan.in_progress:
         raise GitendError(f"{plan.in_progress} is in progress; finish or abort it before restoring")
     if plan.head is None and plan.snap.base is not None:
@@ -42,44 +44,60 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
 
+    refused = None  # what the real run refuses with, and so the dry run too
+    if plan.blocked and not force:
+        refused = restore.refusal(plan)
+    elif plan.blocked and plan.head is None:
+        refused = _UNBORN_FORCE
     if dry_run:
         print("\n".join(restore.describe(plan)))
-        if plan.blocked and force and plan.head is None:
-            print(f"would refuse: {_UNBORN_FORCE}")
-        elif plan.blocked and force:
+        if refused:
+            raise GitendError(refused)
+        if plan.blocked:
             moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
-            print(f"would save the local state first{moved}, then restore (--force): "
+            print(f"would save the local state first{moved} (and anything else it would overwrite that no "
+                  "snapshot holds), then restore (--force): "
                   + restore.refusal(plan).removeprefix("refusing to restore over "))
-        elif plan.blocked:
-            print("would refuse: " + restore.refusal(plan).removeprefix("refusing to restore over "))
         else:
             print("nothing else would change; run without --dry-run to restore")
         return 0
+    if refused:
+        raise GitendError(refused)
 
     if plan.blocked:
-        if not force:
-            raise GitendError(restore.refusal(plan))
-        if plan.head is None:
-            raise GitendError(_UNBORN_FORCE)
-        about = f"saved by gitend restore before restoring {snap.commit.sha[:10]}"
-        saved = restore.save_current_state(repo, cfg.snapshot, about)
-        repo.git("reset", "-q", "--hard")
-        if saved:
-            print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")
-        if plan.collisions:
-            folder = restore.move_aside(repo, plan.collisions)
-            print(f"moved what was in the way ({', '.join(plan.collisions)}) to {folder}")
+        cleared = restore.clear_the_way(repo, plan, cfg.snapshot)
+        if cleared.saved:
+            print(f"saved your local changes first as {cleared.saved[:10]}; "
+                  f"`gitend restore {cleared.saved[:10]}` brings them back")
+        if cleared.moved:
+            print(f"moved what was in the way ({', '.join(map(quote_path, cleared.moved))}) to {cleared.backup}")
 
     conflicted, notes = restore.apply(repo, plan)
     counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
-    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head else ""
+    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head and scope is None else ""
+    if scope is not None:
+        where += f" (only {', '.join(quote_path(p or '.') for p in scope)})"
     print(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}")
     for note in notes:
         print(f"note: {note}")
     if conflicted:
-        raise GitendError(f"conflicts in {', '.join(conflicted)}: both sides are kept between conflict markers; "
-                          f"resolve them and `git add` (the snapshot stays on {snap.name})")
+        raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
+                          f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
+
+
+def _in_repo(repo: Repo, directory: str, path: str) -> str:
+    """A path given on the command line (relative to `directory`), relative to the work tree's
+    root. Symlinks in the folders above it are resolved, never the path itself (it may be a
+    symlink the snapshot holds)."""
+    absolute = os.path.normpath(os.path.join(os.path.abspath(directory), path))
+    real = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    relative = os.path.relpath(real, repo.root)
+    if relative == os.curdir:
+        return ""
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        raise GitendError(f"{path} is outside the repository {repo.root}")
+    return relative
 
 
 _UNBORN_FORCE = "this branch has no commits yet: commit or move the local files, then restore"
