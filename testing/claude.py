@@ -163,7 +163,9 @@ class Sandbox:
             return []
 
     def interactive(self, cwd: Path, *args: str) -> Terminal:
-        return Terminal(self, cwd, list(args))
+        # Auto mode (2.1.332's default) asks the server to review commands, which the fake API
+        # cannot: the ordinary mode runs what --allowedTools allows.
+        return Terminal(self, cwd, ["--permission-mode", "default", *args])
 
 
 def version_of(claude: Path) -> str:
@@ -211,22 +213,40 @@ class Terminal:
             time.sleep(0.1)
 
     def type(self, text: str) -> None:
-        """Type like a person: the text, then Enter."""
+        """Type like a person: the text, then Enter, again if the input box was not ready for it
+        (a box that has just appeared can swallow the first Enter)."""
         self._tmux("send-keys", "-t", "claude", "-l", text)
-        time.sleep(0.3)  # the input box takes a moment to settle before Enter submits
-        self._tmux("send-keys", "-t", "claude", "Enter")
+        for _ in range(8):
+            time.sleep(0.3)
+            self._tmux("send-keys", "-t", "claude", "Enter")
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                lines = self._prompt_lines()
+                if lines and lines[-1] == "" and text in lines[:-1] or self._dead() is not None:
+                    return
+                time.sleep(0.1)
+        raise AssertionError(f"Enter did not submit {text!r}:\n{self.screen()}")
+
+    def _prompt_lines(self) -> list[str]:
+        """Lines that start with the prompt sign: the prompts sent, then the input box's."""
+        return [line[1:].split("│")[0].strip() for line in self.screen().splitlines() if line.startswith("❯")]
 
     def pid(self) -> int:
         return int(self._tmux("display-message", "-p", "-t", "claude", "#{pane_pid}").strip())
 
+    def _dead(self) -> int | None:
+        """claude's exit status once it has ended (128+N for a signal), else None."""
+        dead, _, status = self._tmux("display-message", "-p", "-t", "claude",
+                                     "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
+        return int(status or -1) if dead == "1" else None
+
     def exit_status(self, timeout: float = 30) -> int:
-        """Wait for claude to end; its exit status (128+N for a signal)."""
+        """Wait for claude to end; its exit status."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead, _, status = self._tmux("display-message", "-p", "-t", "claude",
-                                         "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
-            if dead == "1":
-                return int(status or -1)
+            status = self._dead()
+            if status is not None:
+                return status
             time.sleep(0.1)
         raise AssertionError(f"claude did not end within {timeout} s:\n{self.screen()}")
 
