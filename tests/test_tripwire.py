@@ -1,14 +1,19 @@
 """The tripwire's check: which Bash command lines discard uncommitted work, and where they run."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitend import tripwire
+from testing.repo import git, gitend, init_repo, write
 
 CWD = "/work/proj"
 
@@ -205,3 +210,99 @@ def test_tripwire_property_quoted_commands_are_only_text(core: str, verb: str, q
 def test_tripwire_property_never_raises(line: str) -> None:
     for hit in tripwire.check(line, CWD):
         assert hit.command.startswith("git ")
+
+
+# -- the PreToolUse hook -------------------------------------------------------------
+
+def pre_tool_use(cwd: Path, command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Claude Code's PreToolUse payload for a Bash command (2.1.332's fields)."""
+    data = {"session_id": "s1", "transcript_path": None, "cwd": str(cwd), "prompt_id": "p1",
+            "permission_mode": "default", "effort": {"level": "medium"}, "hook_event_name": "PreToolUse",
+            "tool_name": "Bash", "tool_input": {"command": command, "description": "run it"},
+            "tool_use_id": "toolu_1"}
+    return gitend("hook", cwd=cwd, input=json.dumps(data).encode(), env=env)
+
+
+def wip(repo: Path) -> list[dict[str, object]]:
+    proc = gitend("list", "--json", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def dirty_repo(tmp_path: Path) -> Path:
+    repo = init_repo(tmp_path / "repo", {"app.py": "v1\n", "lib/util.py": "u1\n"})
+    write(repo / "app.py", "v2, not committed\n")
+    write(repo / "notes.txt", "untracked\n")
+    return repo
+
+
+def test_tripwire_saves_before_git_reset_hard_and_says_nothing(dirty_repo: Path) -> None:
+    proc = pre_tool_use(dirty_repo, "git reset --hard")
+    assert (proc.returncode, proc.stdout) == (0, "")  # exit 2 would block the command, stdout would show
+    [snap] = wip(dirty_repo)
+    assert snap["reason"] == "before: git reset --hard"
+    assert snap["files"] == ["app.py", "notes.txt"]
+    git(dirty_repo, "reset", "--hard")
+    git(dirty_repo, "clean", "-fdq")
+    restored = gitend("restore", "latest", cwd=dirty_repo)
+    assert restored.returncode == 0, restored.stderr
+    assert (dirty_repo / "app.py").read_text() == "v2, not committed\n"
+    assert (dirty_repo / "notes.txt").read_text() == "untracked\n"
+
+
+def test_tripwire_passes_other_commands_without_a_snapshot(dirty_repo: Path) -> None:
+    for command in ("ls", "git status", "git checkout -b feature", "echo 'git reset --hard'", "git clean -n"):
+        proc = pre_tool_use(dirty_repo, command)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert wip(dirty_repo) == []
+
+
+def test_tripwire_saves_the_repository_the_command_runs_in(dirty_repo: Path, tmp_path: Path) -> None:
+    other = init_repo(tmp_path / "other", {"a.txt": "a\n"})
+    write(other / "a.txt", "edited\n")
+    pre_tool_use(dirty_repo, f"cd {other} && git clean -fd && git checkout -- .")
+    assert wip(dirty_repo) == []
+    [snap] = wip(other)
+    assert snap["reason"] == "before: git clean -fd" and snap["files"] == ["a.txt"]
+    pre_tool_use(tmp_path, f"git -C {dirty_repo} stash drop")
+    assert [s["reason"] for s in wip(dirty_repo)] == ["before: git stash drop"]
+
+
+def test_tripwire_on_a_clean_tree_saves_nothing(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    proc = pre_tool_use(repo, "git stash pop")
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert wip(repo) == []
+
+
+def test_tripwire_checkout_of_a_file_saves_it(dirty_repo: Path) -> None:
+    pre_tool_use(dirty_repo, "git checkout app.py")
+    assert [s["reason"] for s in wip(dirty_repo)] == ["before: git checkout app.py"]
+
+
+@pytest.mark.parametrize("stdin", [b"", b"not json", b'{"hook_event_name": "PreToolUse", "tool_input": 5}',
+                                   b'{"hook_event_name": "PreToolUse", "tool_input": {"command": ["x"]}}'])
+def test_tripwire_never_blocks_or_prints_whatever_happens(stdin: bytes, tmp_path: Path) -> None:
+    proc = gitend("hook", cwd=tmp_path, input=stdin)
+    assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_tripwire_outside_a_repository_or_with_a_broken_config(tmp_path: Path, dirty_repo: Path,
+                                                               hermetic: Path) -> None:
+    proc = pre_tool_use(tmp_path, "git reset --hard")
+    assert (proc.returncode, proc.stdout) == (0, "")
+    write(hermetic / ".config/gitend/config.yaml", "snapshot: [oops\n")
+    proc = pre_tool_use(dirty_repo, "git reset --hard")
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert [s["reason"] for s in wip(dirty_repo)] == ["before: git reset --hard"]  # saved with the defaults
+
+
+def test_tripwire_look_alike_costs_about_a_python_start(dirty_repo: Path) -> None:
+    """A command the broad `if` filter let through but that is harmless runs no git at all."""
+    killer_log = dirty_repo.parent / "git-calls"
+    wrapper = write(dirty_repo.parent / "bin" / "git", f"#!/bin/sh\necho \"$@\" >> {killer_log}\n"
+                    f"exec {shutil.which('git')} \"$@\"\n", mode=0o755)
+    path = f"{wrapper.parent}:{os.environ['PATH']}"
+    pre_tool_use(dirty_repo, "git checkout -b feature", PATH=path)
+    assert not killer_log.exists()
