@@ -1,4 +1,4 @@
-"""Terminal output: colour only on a terminal, and never when NO_COLOR is set."""
+"""Terminal output: colour only on a terminal, and never when NO_COLOR is set; questions."""
 from __future__ import annotations
 
 import os
@@ -18,3 +18,11 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
 
 def error(message: str) -> None:
     print(f"{paint('gitend:', 'red', sys.stderr)} {message}", file=sys.stderr)
+
+
+def ask(question: str) -> str | None:
+    """The answer, lower case; None at the end of input."""
+    try:
+        return input(question).strip().lower()
+    except EOFError:
+        return None
