@@ -5,6 +5,8 @@ be reached to install the CLI the first time."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,3 +116,75 @@ def test_cli_install_says_unreachable_only_for_a_registry_it_cannot_reach(tmp_pa
     with pytest.raises(claude.Unreachable, match="cannot be reached"):
         claude.install("2.1.332")
     assert not claude.binary("2.1.332").exists() and not list((tmp_path / "cache").glob("claude-code-*"))
+
+
+def gitend_log(world: World) -> str:
+    path = world.machine.state / "gitend.log"
+    return path.read_text() if path.exists() else ""
+
+
+def test_cli_killed_session_is_caught_up_at_the_next_start(world: World) -> None:
+    world.api.script["Write the changelog"] = [Bash("echo '## 1.1' > CHANGELOG.md"), "Written."]
+    with world.sandbox.interactive(world.proj, "--allowedTools", "Bash") as term:
+        term.wait_for("❯")
+        term.type("Write the changelog")
+        term.wait_for("Written.")
+        os.kill(term.pid(), signal.SIGKILL)
+        assert term.exit_status() == 128 + signal.SIGKILL
+    assert world.snapshots() == []  # no SessionEnd ran
+    proc = world.sandbox.print_mode(world.proj, "Carry on")
+    assert proc.returncode == 0, proc.stderr
+    [snap] = world.snapshots()
+    assert snap["reason"] == "catch-up" and snap["files"] == ["CHANGELOG.md"]
+    assert snap["subject"] == "wip: Write the changelog"  # from the killed session's transcript
+
+
+TRIPWIRE_COMMANDS = ["git reset --hard", "git -C . reset --hard", "env git reset --hard",
+                     "bash -c 'git reset --hard'", "/usr/bin/git reset --hard", "git checkout -- .",
+                     "git clean -fd", "git stash drop"]
+
+
+def test_cli_tripwire_saves_before_each_destructive_command_and_starts_nothing_for_others(world: World) -> None:
+    steps: list[object] = []
+    for n, command in enumerate(TRIPWIRE_COMMANDS):
+        steps += [Bash(f"echo change {n} > app.py; echo new {n} > new-{n}.txt; git stash -q -u; "
+                       f"echo change {n} > app.py; echo new {n} > new-{n}.txt"),
+                  Bash(command), Bash("ls"), Bash("git status --short")]
+    world.api.script["Tidy up"] = [*steps, "Tidied."]
+    proc = world.sandbox.print_mode(world.proj, "Tidy up", "--allowedTools", "Bash", timeout=120)
+    assert proc.returncode == 0 and "Tidied." in proc.stdout, proc.stderr
+    reasons = [s["reason"] for s in world.snapshots() if str(s["reason"]).startswith("before:")]
+    # Each saved once, named by its git command (-C, env, bash -c and the path left out).
+    assert sorted(reasons) == sorted(["before: git reset --hard"] * 5 + ["before: git checkout -- .",
+                                                                       "before: git clean -fd",
+                                                                       "before: git stash drop"])
+    runs = [line for line in gitend_log(world).splitlines() if "PreToolUse" in line]
+    assert len(runs) == len(TRIPWIRE_COMMANDS)  # no gitend process for `ls`, the `git stash`/`git status` calls
+    skipped = world.sandbox.debug_lines("Skipping hook due to if condition")
+    assert skipped, "the debug log names the `if` filters that kept gitend from starting"
+
+
+def test_cli_new_machine_gets_its_notes_at_session_start(world: World, tmp_path: Path) -> None:
+    laptop = Machine.create(tmp_path / "laptop", tmp_path / "dots.git")
+    laptop.note(world.proj, "MEMORY.md", "- [Deploys](deploys.md): deploy only on Tuesdays\n")
+    laptop.note(world.proj, "deploys.md", "Deploy only on Tuesdays.\n")
+    laptop.sync(world.proj)
+    git(world.machine.dots, "pull", "-q")  # what an earlier start's background fetch did
+    proc = world.sandbox.print_mode(world.proj, "When do we deploy?")
+    assert proc.returncode == 0, proc.stderr
+    assert (world.machine.memory_folder(world.proj) / "deploys.md").read_text() == "Deploy only on Tuesdays.\n"
+    first = json.dumps(world.api.main_requests()[0])
+    assert "deploy only on Tuesdays" in first  # the model knows from the first session, not the next
+
+
+def test_cli_held_note_shows_one_line_at_start(world: World) -> None:
+    world.machine.note(world.proj, "MEMORY.md", "- [Keys](keys.md)\n")
+    world.machine.note(world.proj, "keys.md", "key AKIAIOSFODNN7EXAMPLQ wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+    world.machine.sync(world.proj)
+    with world.sandbox.interactive(world.proj) as term:
+        screen = term.wait_for("SessionStart:startup says:")
+        print(f"\n--- what the user sees (held note) ---\n{screen}")
+        [line] = [row for row in screen.splitlines() if "SessionStart:startup says:" in row]
+        assert "gitend:" in line and "held" in line
+        term.type("/exit")
+        term.exit_status()
