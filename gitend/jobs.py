@@ -59,7 +59,8 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
         groups.setdefault((job.kind, job.target), []).append(job)
     left = []
     for (kind, target), group in groups.items():
-        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
+                "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
             summary = _KINDS[kind](target, group, cfg)
@@ -91,7 +92,15 @@ def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     payload = jobs[-1].data["payload"]
     return snapshot.take(repo, config.load(repo.root), payload["session_id"], payload.get("transcript_path"),
-                         payload["reason"], may_defer=False, lock_wait_s=30).summary
+                         payload["reason"], lock_wait_s=30).summary
+
+
+def _fetch(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Bring the dotfile repo up to date, so the next session start copies fresh notes."""
+    repo, branch = dotfiles.open_repo(target)
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=30, what=f"the dotfile repo {repo.root}"):
+        notes = dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes
+    return "; ".join(["fetched", *notes])
 
 
 def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
@@ -173,7 +182,7 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
 
 
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "fetch": _fetch}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------

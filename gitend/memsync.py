@@ -377,27 +377,63 @@ def pull_project(directory: str, progress: Callable[[str], None]) -> None:
         root = Repo.find(directory).main_root
     except GitendError:
         root = Path(directory).resolve()
-    key = key_for(root)
     with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
         repo, branch = dotfiles.open_repo(cfg.memory.repo)
         for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
             progress(note)
-        rel_folder = project_folder(cfg.memory.path.strip("/"), key)
-        source = repo.root / rel_folder
+        source = repo.root / project_folder(cfg.memory.path.strip("/"), key_for(root))
         if not source.is_dir():
-            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
-        target = notes_dir(root, Path(directory).resolve())
-        written = load_written(key)
-        result = pull(source, target, load_manifest(key), _commit_times(repo, rel_folder), written)
-        # What was pulled counts as synced: it must not look like an edit made here.
-        synced = {**load_manifest(key), **{p: n.digest for p, n in list_notes(target).items() if p in result.copied}}
-        save_manifest_digests(key, synced, {p: d for p, d in written.items() if p not in result.copied})
+            raise GitendError(f"the dotfile repo has no notes for {key_for(root)} (looked in {source})")
+        result, target = _pull_from_clone(repo, cfg, root, Path(directory).resolve())
     queue.spawn_worker_if_due(cfg.push.background)
     for path in result.copied:
         progress(f"copied {path}")
     for path in result.kept_local:
         progress(f"kept the local {path} (newer or changed here)")
     progress(f"{len(result.copied)} note(s) copied into {target}")
+
+
+def _pull_from_clone(repo: Repo, cfg: config.Config, root: Path, cwd: Path) -> tuple[PullResult, Path]:
+    """The project's notes from the dotfile clone as it is (no network) into Claude's folder."""
+    key = key_for(root)
+    rel_folder = project_folder(cfg.memory.path.strip("/"), key)
+    target = notes_dir(root, cwd)
+    if not (repo.root / rel_folder).is_dir():
+        return PullResult((), ()), target
+    written = load_written(key)
+    result = pull(repo.root / rel_folder, target, load_manifest(key), _commit_times(repo, rel_folder), written)
+    # What was pulled counts as synced: it must not look like an edit made here.
+    synced = {**load_manifest(key), **{p: n.digest for p, n in list_notes(target).items() if p in result.copied}}
+    save_manifest_digests(key, synced, {p: d for p, d in written.items() if p not in result.copied})
+    return result, target
+
+
+def copy_in(cfg: config.Config, root: Path, cwd: Path) -> str | None:
+    """At session start: the notes the dotfile clone has and this machine does not (a new
+    machine, another machine's edits), never over a local edit that was not synced. Returns the
+    index of notes that arrived, for the model: Claude Code has read MEMORY.md by the time this
+    ends (research: claude-code-facts.md §5.5). The worker is busy with them: next time."""
+    repo, _ = dotfiles.open_repo(cfg.memory.repo or "")
+    try:
+        with lock.held(paths.worker_lock(), timeout=0.2, what="the background worker"):
+            result, target = _pull_from_clone(repo, cfg, root, cwd)
+    except lock.Busy:
+        return None
+    if not result.copied:
+        return None
+    index = read_note(target / "MEMORY.md")
+    listing = index.decode("utf-8", "replace") if index else "\n".join(f"- {path}" for path in result.copied)
+    return (f"gitend copied {len(result.copied)} memory note(s) of this project from the dotfile repo into "
+            f"{target} just now, after this session read its memory. Their index (MEMORY.md):\n{listing}")
+
+
+def conflict_copies(cfg: config.Config, root: Path) -> list[str]:
+    """Conflict copies (`<note>.conflict-<host>-<time>.md`) of this project's notes in the dotfile clone."""
+    folder = Path(cfg.memory.repo or "").expanduser() / project_folder(cfg.memory.path.strip("/"), key_for(root))
+    try:
+        return sorted(path.name for path in folder.iterdir() if _CONFLICT.search(path.name))
+    except OSError:
+        return []
 
 
 # -- one set of notes, through the secret gate, into the dotfile repo ---------------------------

@@ -5,10 +5,11 @@ so a new one is shown at once while an old one waits a day.
 """
 from __future__ import annotations
 
-import json
 import time
 
-from gitend import files, paths
+from gitend import config, files, paths, queue, snapshot
+from gitend.errors import GitendError
+from gitend.git import Repo
 
 EVERY_S = 86400
 PREFIX = "gitend: "
@@ -24,9 +25,8 @@ def due(problems: dict[str, str], now: float | None = None) -> list[str]:
         kept = {key: when for key, when in shown.items() if key in problems}
         kept.update({key: now for key in fresh})
         try:
-            paths.notices_file().parent.mkdir(parents=True, exist_ok=True)
-            files.write_atomic(paths.notices_file(), json.dumps(kept, sort_keys=True).encode())
-        except OSError:
+            files.write_json(paths.notices_file(), kept)
+        except GitendError:
             pass  # shown again next time rather than never
     return [problems[key] for key in fresh]
 
@@ -37,10 +37,42 @@ def line(texts: list[str]) -> str | None:
 
 
 def _load() -> dict[str, float]:
-    try:
-        data = json.loads(paths.notices_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: float(v) for k, v in data.items() if isinstance(k, str) and isinstance(v, (int, float))}
+    data = files.read_json(paths.notices_file(), {})
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float))}
+
+
+def problems(repo: Repo | None, cfg: config.Config, broken_config: str | None, now: float | None = None
+             ) -> dict[str, str]:
+    """What needs the user, keyed for `due`: held notes, pushes failing for over a day, a note
+    conflict, a broken config, a newer snapshot of this branch that is not in the work tree."""
+    now = time.time() if now is None else now
+    found: dict[str, str] = {}
+    if broken_config:
+        found[f"config:{broken_config}"] = f"{broken_config}; run `gitend doctor`"
+    jobs = queue.load()
+    held = sorted(job.id for job in jobs if job.held)
+    if held:
+        found["held:" + ",".join(held)] = (f"{len(held)} memory push(es) held by the secret review; "
+                                           "run `gitend review`")
+    failing = [job for job in jobs if not job.held and job.last_error and now - job.created > EVERY_S]
+    if failing:
+        days = int((now - min(job.created for job in failing)) // EVERY_S)
+        error = failing[-1].last_error or ""
+        found["failing"] = (f"pushes failing for {days} day(s) ({error[:80]}); see `gitend status`")
+    if cfg.memory.enabled and cfg.memory.repo and repo is not None:
+        from gitend import memsync
+
+        conflicts = memsync.conflict_copies(cfg, repo.main_root)
+        if conflicts:
+            found["conflict:" + ",".join(conflicts)] = (f"{len(conflicts)} memory note conflict(s) "
+                                                       f"({conflicts[0]}); merge them by hand")
+    if repo is not None and cfg.snapshot.enabled:
+        try:
+            lost = snapshot.not_in_work_tree(repo, cfg.snapshot.branch_prefix)
+        except GitendError:
+            lost = None
+        if lost:
+            found[f"snapshot:{lost.commit.sha}"] = (
+                f"the newest snapshot of {lost.branch or 'this branch'} ({lost.commit.sha[:10]}) is not in the work "
+                f"tree; `gitend show latest` shows it, `gitend restore latest` brings it back")
+    return found

@@ -84,6 +84,16 @@ def worktrees_dir() -> Path:
     return state_dir() / "worktrees"
 
 
+def sessions_dir() -> Path:
+    """One record per open Claude Code session: one left behind is a session that never ended."""
+    return state_dir() / "sessions"
+
+
+def notices_file() -> Path:
+    """When SessionStart last showed the user each problem (at most once a day)."""
+    return state_dir() / "notices.json"
+
+
 def install_record() -> Path:
     """What `gitend install` changed, so that uninstall undoes exactly that."""
     return state_dir() / "install.json"

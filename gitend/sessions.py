@@ -7,13 +7,13 @@ whose Claude is gone, found at the next start in the same work tree, is an uncle
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitend import files, paths
+from gitend.errors import GitendError
 
 STALE_DAYS = 30  # records of work trees nobody opened for this long are dropped
 
@@ -35,9 +35,8 @@ def _path(session_id: str) -> Path:
 def opened(record: Record) -> None:
     """A session started in this work tree (a full disk only costs the catch-up later)."""
     try:
-        paths.sessions_dir().mkdir(parents=True, exist_ok=True)
-        files.write_atomic(_path(record.session_id), json.dumps(asdict(record)).encode())
-    except OSError:
+        files.write_json(_path(record.session_id), asdict(record))
+    except GitendError:
         pass
 
 
@@ -91,11 +90,11 @@ def _all() -> list[Path]:
 
 
 def _read(path: Path) -> Record | None:
+    data = files.read_json(path, {})
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         record = Record(str(data["session_id"]), str(data["root"]), data.get("transcript_path"),
                         data.get("claude_pid"), float(data["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     if not (record.transcript_path is None or isinstance(record.transcript_path, str)):
         return None
@@ -127,3 +126,31 @@ def _start_time(pid: int) -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+
+
+def transcript_of(record: Record, current: str | None) -> str | None:
+    """The ended session's transcript: the path it started with, else `<its id>.jsonl` in Claude's
+    folder for this project, else the newest transcript there other than the current one."""
+    if record.transcript_path and os.path.isfile(record.transcript_path):
+        return record.transcript_path
+    folders = {Path(p).parent for p in (current, record.transcript_path) if p}
+    named = [folder / f"{record.session_id}.jsonl" for folder in folders]
+    found = [path for path in named if path.is_file()]
+    if not found:
+        others = [path for folder in folders for path in _jsonl(folder) if str(path) != current]
+        found = sorted(others, key=_mtime, reverse=True)[:1]
+    return str(found[0]) if found else None
+
+
+def _jsonl(folder: Path) -> list[Path]:
+    try:
+        return list(folder.glob("*.jsonl"))
+    except OSError:
+        return []
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -24,7 +24,7 @@ WRAPPER_VALUE_OPTIONS = frozenset({"-u", "-g", "-n", "-C", "-s", "-k", "--unset"
 # git's global options that take a separate value (`git -c k=v`, `git --git-dir X`).
 GIT_VALUE_OPTIONS = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--super-prefix",
                                "--config-env", "--list-cmds", "--attr-source"})
-SHORTEN = 72
+SHORTEN = 52  # "before: " and this fit the 60 characters of a Gitend-Reason trailer
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,12 @@ def event(cwd: Path, name: str, session: str, transcript: Path | None = None, **
 
 
 def start(cwd: Path, session: str, *, source: str = "startup", pid: int | None = None,
-          transcript: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+          transcript: Path | None = None, env: dict[str, str] | None = None,
+          strict: bool = True) -> subprocess.CompletedProcess[str]:
     """SessionStart as Claude Code sends it (CLAUDE_PID as 2.1.332 sets it, when given)."""
     extra = {"CLAUDE_PID": str(pid)} if pid else {}
-    proc = gitend("hook", "--strict", cwd=cwd, input=event(cwd, "SessionStart", session, transcript, source=source),
-                  env={**extra, **(env or {})})
+    proc = gitend("hook", *(["--strict"] if strict else []), cwd=cwd,
+                  input=event(cwd, "SessionStart", session, transcript, source=source), env={**extra, **(env or {})})
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -125,6 +126,7 @@ def test_start_catch_up_of_work_a_snapshot_holds_adds_nothing(proj: Path, dead_p
     end(proj, "another")  # another session saved this very state
     start(proj, "s2")
     assert [s["reason"] for s in snapshots(proj)] == ["other"]
+    end(proj, "s2")
     write(proj / "app.py", "changed again\n")
     start(proj, "s3")  # s1's record was settled at s2's start: nothing to catch up
     assert len(snapshots(proj)) == 1
@@ -202,7 +204,9 @@ def test_start_never_copies_over_an_unsynced_local_edit(laptop: Machine, desktop
     start(proj, "d1", env=desktop.env)
     folder = desktop.memory_folder(proj)
     assert (folder / "style.md").read_text() == "Use four spaces.\n"
-    assert "Use tabs.\n" in [p.read_text() for p in folder.iterdir()]  # both versions are there
+    # Where the other version goes is memsync.pull's to decide (issue 13 item 4), the same for
+    # `gitend memory pull`; the dotfile clone keeps it meanwhile.
+    assert "Use tabs.\n" in (desktop.dots / "claude/memory").rglob("style.md").__next__().read_text()
 
 
 def test_start_queues_a_fetch_of_the_dotfile_repo(laptop: Machine, desktop: Machine, proj: Path) -> None:
@@ -239,8 +243,8 @@ def test_start_shows_held_notes_in_one_line_once_a_day(laptop: Machine, proj: Pa
 
 def test_start_shows_a_broken_config(laptop: Machine, proj: Path) -> None:
     write(laptop.home / ".config/gitend/config.yaml", "snapshot:\n  keep_dayz: 3\n")
-    line = shown(start(proj, "s1", env=laptop.env))
-    assert line and "keep_dayz" in line and "config" in line
+    line = shown(start(proj, "s1", env=laptop.env, strict=False))
+    assert line and "keep_dayz" in line and "gitend doctor" in line
 
 
 def test_start_shows_a_newer_snapshot_that_is_not_in_the_work_tree(proj: Path) -> None:

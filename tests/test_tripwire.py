@@ -295,7 +295,8 @@ def test_tripwire_outside_a_repository_or_with_a_broken_config(tmp_path: Path, d
     write(hermetic / ".config/gitend/config.yaml", "snapshot: [oops\n")
     proc = pre_tool_use(dirty_repo, "git reset --hard")
     assert (proc.returncode, proc.stdout) == (0, "")
-    assert [s["reason"] for s in wip(dirty_repo)] == ["before: git reset --hard"]  # saved with the defaults
+    # Saved with the built-in defaults.
+    assert "Gitend-Reason: before: git reset --hard" in git(dirty_repo, "log", "-1", "--format=%B", "wip/main")
 
 
 def test_tripwire_look_alike_costs_about_a_python_start(dirty_repo: Path) -> None:
