@@ -236,9 +236,12 @@ class Terminal:
 
     def _dead(self) -> int | None:
         """claude's exit status once it has ended (128+N for a signal), else None."""
-        dead, _, status = self._tmux("display-message", "-p", "-t", "claude",
-                                     "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
-        return int(status or -1) if dead == "1" else None
+        dead, status, killed_by = (self._tmux("display-message", "-p", "-t", "claude",
+                                              "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
+                                   .split(":") + ["", ""])[:3]
+        if dead != "1":
+            return None
+        return 128 + int(killed_by) if killed_by else int(status or -1)
 
     def exit_status(self, timeout: float = 30) -> int:
         """Wait for claude to end; its exit status."""

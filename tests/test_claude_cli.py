@@ -145,11 +145,11 @@ TRIPWIRE_COMMANDS = ["git reset --hard", "git -C . reset --hard", "env git reset
 
 
 def test_cli_tripwire_saves_before_each_destructive_command_and_starts_nothing_for_others(world: World) -> None:
-    steps: list[object] = []
+    steps: list[object] = [Bash("ls"), Bash("git status --short")]
     for n, command in enumerate(TRIPWIRE_COMMANDS):
+        # New work before each (and a stash entry for `git stash drop` to drop).
         steps += [Bash(f"echo change {n} > app.py; echo new {n} > new-{n}.txt; git stash -q -u; "
-                       f"echo change {n} > app.py; echo new {n} > new-{n}.txt"),
-                  Bash(command), Bash("ls"), Bash("git status --short")]
+                       f"echo change {n} > app.py; echo new {n} > new-{n}.txt"), Bash(command)]
     world.api.script["Tidy up"] = [*steps, "Tidied."]
     proc = world.sandbox.print_mode(world.proj, "Tidy up", "--allowedTools", "Bash", timeout=120)
     assert proc.returncode == 0 and "Tidied." in proc.stdout, proc.stderr
