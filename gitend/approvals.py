@@ -94,7 +94,8 @@ def _added_lines(diff: str) -> Iterator[tuple[str, list[tuple[int, str]]]]:
     A file's header runs from its `diff ` line to its first hunk, so an added line that reads
     `++ x` (shown as `+++ x`) is content, not a header. A combined diff (a merge) has one mark
     column per parent: a line is new when every column is `+`."""
-    path, added, in_header, parents, number = "", [], False, 1, 0
+    path, in_header, parents, number = "", False, 1, 0
+    added: list[tuple[int, str]] = []
     for line in diff.split("\n"):
         if line.startswith("diff "):
             if added:

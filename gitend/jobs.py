@@ -38,7 +38,7 @@ def _queue_unpushed(cfg: config.Config) -> None:
         return
     target = os.path.expanduser(cfg.memory.repo)
     jobs = [j for j in queue.load() if j.kind == "memory" and j.target == target]
-    if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
+    if any((j.push and not j.held) or j.data.get("held_at") == "push" for j in jobs):
         return  # a job pushes them anyway, or the push waits for `gitend review`
     try:
         ahead = dotfiles.unpushed(cfg.memory)
@@ -114,8 +114,7 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
-        for project_root, project_jobs in by_project.items():
-            lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+        lines += [_mirror_project(repo, project_jobs, cfg) for project_jobs in by_project.values()]
         lines += memsync.mirror_extras(repo, folder, cfg)
         pushing = [j for j in jobs if j.push and not j.held]
         if not pushing:
@@ -143,17 +142,7 @@ def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
         queue.save(job)
 
 
-def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
-    """Park jobs for `gitend review`; they are never retried on their own."""
-    for job in jobs:
-        job.held = str(reason)
-        job.data["held_at"] = stage
-        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
-        queue.save(job)
-
-
-def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
-                    cfg: config.Config) -> str:
+def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> str:
     work = memsync.job_pending(repo, jobs[-1], cfg)
     if work is None:
         return ""

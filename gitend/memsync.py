@@ -3,7 +3,6 @@ folder in the dotfile repo by copying bytes (never symlinks, which Claude's atom
 would replace), through the secret gate, then commit it there. Only `*.md` notes are ever read."""
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
@@ -214,14 +213,18 @@ def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[st
     """`manifest`: each note as this machine last mirrored it; `written`: what went into the repo
     for it where that differed (a redacted copy), so a redacted copy counts as ours."""
     taken = set(local) | set(repo)
-    write, delete, conflicts, kept, behind = [], [], [], [], []
+    write: list[str] = []
+    delete: list[str] = []
+    kept: list[str] = []
+    behind: list[str] = []
+    conflicts: list[tuple[str, str]] = []
     for rel in sorted(set(local) | set(repo) | set(manifest)):
         here, there, last = local.get(rel), repo.get(rel), manifest.get(rel)
         ours = (written or {}).get(rel, last)  # the repo's version as this machine left it
         if here is None:
             if there is not None and last is not None:  # deleted here; repo notes we never had stay
                 (delete if there.digest == ours else kept).append(rel)
-        elif there is not None and (here.digest == there.digest or here.digest == last and there.digest == ours):
+        elif there is not None and (here.digest == there.digest or (here.digest == last and there.digest == ours)):
             continue
         elif there is None or there.digest == ours:
             write.append(rel)
@@ -473,6 +476,8 @@ class Pending:
 
     def diff(self, repo: Repo) -> str:
         """A unified diff of the notes in the dotfile repo against what would be written."""
+        import difflib  # for `gitend review` only: the hook that imports this module never diffs
+
         chunks: list[str] = []
         for path, text in sorted(self.texts.items()):
             old_path = repo.root / self.rel_folder / path

@@ -140,6 +140,7 @@ def record(kind: str, target: str, ok: bool, summary: str) -> None:
             previous = r
         else:
             kept.append(r)
+    last_ok: Any
     if ok:
         last_ok = now
     elif previous:

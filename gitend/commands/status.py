@@ -70,16 +70,16 @@ def render(report: dict[str, Any]) -> list[str]:
                      "the secret is gone (or allowed by review.allow)")
     for job in report["failed"]:
         wait = job["retry_in_s"]
+        when = f"in {wait // 60}m{wait % 60:02d}s" if wait else "now"
         lines.append(f"{paint('failed', 'yellow')}   {_what(job)}: {job['last_error']} "
-                     f"(attempt {job['attempts']}, retried {'now' if not wait else f'in {wait // 60}m{wait % 60:02d}s'} "
-                     "or by `gitend push`)")
+                     f"(attempt {job['attempts']}, retried {when} or by `gitend push`)")
     for job in report["pending"]:
         push = "" if job["push"] or job["kind"] != "memory" else " (commit only: session ended with a skip reason)"
         lines.append(f"{paint('queued', 'cyan')}   {_what(job)}{push}")
     unpushed = report.get("unpushed")
     if unpushed:
-        lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {unpushed['repo']} not yet "
-                     f"on {unpushed['remote']}; the next session end or `gitend push` pushes them")
+        lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {unpushed['repo']} "
+                     f"not yet on {unpushed['remote']}; the next session end or `gitend push` pushes them")
     if not lines:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:
