@@ -23,7 +23,7 @@ def due(problems: dict[str, str], now: float | None = None) -> list[str]:
     if fresh:
         # Problems that went away are forgotten, so they are shown at once if they come back.
         kept = {key: when for key, when in shown.items() if key in problems}
-        kept.update({key: now for key in fresh})
+        kept.update(dict.fromkeys(fresh, now))
         try:
             files.write_json(paths.notices_file(), kept)
         except GitendError:

@@ -108,7 +108,7 @@ def _detached(argv: list[str], cwd: Path) -> None:
                     os.closerange(3, 1 << 16)
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a cancelled hook ignores it from then on
                     os.execv(argv[0], argv)
-            except BaseException as exc:  # noqa: BLE001 - nothing may unwind into the hook's code
+            except BaseException as exc:
                 os.write(2, f"gitend: could not start the worker: {exc}\n".encode())
             finally:
                 os._exit(0)

@@ -91,16 +91,13 @@ def _all() -> list[Path]:
 
 def _read(path: Path) -> Record | None:
     data = files.read_json(path, {})
+    transcript, pid = data.get("transcript_path"), data.get("claude_pid")
+    if not (transcript is None or isinstance(transcript, str)) or not (pid is None or isinstance(pid, int)):
+        return None
     try:
-        record = Record(str(data["session_id"]), str(data["root"]), data.get("transcript_path"),
-                        data.get("claude_pid"), float(data["started"]))
+        return Record(str(data["session_id"]), str(data["root"]), transcript, pid, float(data["started"]))
     except (ValueError, KeyError, TypeError):
         return None
-    if not (record.transcript_path is None or isinstance(record.transcript_path, str)):
-        return None
-    if not (record.claude_pid is None or isinstance(record.claude_pid, int)):
-        return None
-    return record
 
 
 def _running(pid: int, since: float) -> bool:

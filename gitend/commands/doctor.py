@@ -108,9 +108,9 @@ def _defence(data: dict[str, Any], path: object, mine: bool) -> Iterator[str | P
         return (what, "run `gitend install` again") if mine else \
             f"note: {what}; hooks-examples/settings-installed.json shows the entries"
 
-    hooks = data.get("hooks") if isinstance(data.get("hooks"), dict) else {}
-    groups = {event: hooks.get(event) if isinstance(hooks.get(event), list) else []
-              for event in ("SessionStart", "PreToolUse")}
+    hooks = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
+    groups: dict[str, list[Any]] = {event: hooks[event] if isinstance(hooks.get(event), list) else []
+                                    for event in ("SessionStart", "PreToolUse")}
     start = installed.ours_in(groups["SessionStart"], "SessionStart")
     if not start:
         yield missing(f"no SessionStart hook for gitend in {path}: a killed session is not caught up, notes do "
@@ -133,7 +133,7 @@ def _defence(data: dict[str, Any], path: object, mine: bool) -> Iterator[str | P
 def _sessionend_budget(data: dict[str, Any], path: object) -> Iterator[str | Problem]:
     """CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS, when set, is the whole SessionEnd limit, whatever
     the entries' timeouts (research: claude-code-facts.md §1.5)."""
-    env = data.get("env") if isinstance(data.get("env"), dict) else {}
+    env = data["env"] if isinstance(data.get("env"), dict) else {}
     for where, value in ((f"the env of {path}", env.get(BUDGET_VAR)), ("your environment", os.environ.get(BUDGET_VAR))):
         if value is None:
             continue
