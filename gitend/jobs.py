@@ -48,11 +48,12 @@ def _queue_unpushed(cfg: config.Config) -> None:
         queue.add("memory", target, True, reason="push")
 
 
-def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force; only of `kinds`, when given); returns the jobs
+    that are still waiting."""
     cfg = config.load(None)
     now = time.time()
-    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now)) and (kinds is None or j.kind in kinds)]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
     # Deferred snapshots first, so the WIP pushes that follow include them.
     for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
