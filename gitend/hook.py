@@ -158,7 +158,7 @@ def _save(payload: Payload, started: float) -> Outcome:
     """SessionEnd and Stop: save the work tree; a session end also queues the memory sync and pushes."""
     problems: list[str] = []
     repo = _open_repo(payload, problems)
-    cfg, sound = _load_config(repo, problems)
+    cfg, broken = _load_config(repo, problems)
     with _worker_saves_if_cancelled(repo, payload):
         taken = _take(repo, cfg, payload, problems, fits=_time_left(started, _budget_s()))
     summary = taken.summary
@@ -168,7 +168,7 @@ def _save(payload: Payload, started: float) -> Outcome:
     if payload.event == "SessionEnd":
         if not taken.failed:
             sessions.closed(payload.session_id)  # a clean end: nothing for the next start to catch up
-        if sound:
+        if not broken:
             root = repo.main_root if repo else Path(payload.cwd)
             jobs = _hand_over(problems, "could not queue the background sync",
                               lambda: enqueue(root, payload, cfg, repo, taken.ref), cfg.push.background)
@@ -181,14 +181,14 @@ def _session_start(payload: Payload, started: float) -> Outcome:
     dotfile clone, and tell the user in one line what needs them."""
     problems: list[str] = []
     repo = _open_repo(payload, [])  # outside a repository there is simply nothing to catch up
-    cfg, sound = _load_config(repo, problems)
+    cfg, broken = _load_config(repo, problems)
     summary, context = "nothing to catch up", None
     if repo and cfg.snapshot.enabled:
         with _worker_saves_if_cancelled(repo, payload, reason="catch-up"):
             summary = _catch_up(repo, cfg, payload, problems, started)
         sessions.opened(sessions.Record(payload.session_id, str(repo.root), payload.transcript_path,
                                         sessions.claude_pid(), time.time()))
-    if sound and cfg.memory.enabled and cfg.memory.repo:
+    if not broken and cfg.memory.enabled and cfg.memory.repo:
         from gitend import memsync  # only when memory sync is on: it costs start-up time
 
         root = repo.main_root if repo else Path(payload.cwd)
@@ -199,7 +199,7 @@ def _session_start(payload: Payload, started: float) -> Outcome:
         _hand_over(problems, "could not queue a fetch of the dotfile repo", lambda: _fetch_job(cfg), True)
     if context:
         summary += "; notes copied from the dotfile repo"
-    shown = notices.due(notices.problems(repo, cfg, None if sound else problems[0]))
+    shown = notices.due(notices.problems(repo, cfg, broken))
     output: dict[str, object] = {}
     if shown:
         output["systemMessage"] = notices.line(shown)
@@ -259,14 +259,14 @@ def _open_repo(payload: Payload, problems: list[str]) -> Repo | None:
         return None  # memory notes can still be synced outside a repository
 
 
-def _load_config(repo: Repo | None, problems: list[str]) -> tuple[config.Config, bool]:
-    """The config, and whether it is sound: a broken config must not cost the user their work,
+def _load_config(repo: Repo | None, problems: list[str]) -> tuple[config.Config, str | None]:
+    """The config, and what is wrong with it: a broken config must not cost the user their work,
     so the snapshot is saved with the defaults, nothing is pushed, and the user is told why."""
     try:
-        return config.load(repo.root if repo else None), True
+        return config.load(repo.root if repo else None), None
     except GitendError as exc:
         problems.append(f"{exc}; saved with the built-in defaults, nothing pushed")
-        return config.Config(), False
+        return config.Config(), str(exc)
 
 
 def _take(repo: Repo | None, cfg: config.Config, payload: Payload, problems: list[str], *,

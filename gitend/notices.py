@@ -1,7 +1,7 @@
 """The one line SessionStart shows the user, and how often: each problem at most once a day.
 
-A problem is keyed by what it is about (`held`, `conflict:<note>`, `snapshot:<commit>`, ...),
-so a new one is shown at once while an old one waits a day.
+A problem is keyed by what it is about (`held`, `conflict:<copies>`, `snapshot:<commit>`, ...),
+so a new conflict or a new lost snapshot is shown at once while an old one waits a day.
 """
 from __future__ import annotations
 
@@ -50,10 +50,9 @@ def problems(repo: Repo | None, cfg: config.Config, broken_config: str | None, n
     if broken_config:
         found[f"config:{broken_config}"] = f"{broken_config}; run `gitend doctor`"
     jobs = queue.load()
-    held = sorted(job.id for job in jobs if job.held)
-    if held:
-        found["held:" + ",".join(held)] = (f"{len(held)} memory push(es) held by the secret review; "
-                                           "run `gitend review`")
+    held = [job for job in jobs if job.held]
+    if held:  # one problem however many session ends queued behind it
+        found["held"] = f"{len(held)} memory push(es) held by the secret review; run `gitend review`"
     failing = [job for job in jobs if not job.held and job.last_error and now - job.created > EVERY_S]
     if failing:
         days = int((now - min(job.created for job in failing)) // EVERY_S)

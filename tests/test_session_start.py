@@ -278,3 +278,15 @@ def test_start_shows_pushes_failing_for_more_than_a_day(laptop: Machine, proj: P
         job.write_text(json.dumps(data))
     line = shown(start(proj, "s2", env=laptop.env))
     assert line and "push" in line and "gitend status" in line
+
+
+def test_notices_each_problem_at_most_once_a_day_and_a_new_one_at_once() -> None:
+    from gitend import notices
+
+    day = notices.EVERY_S
+    assert notices.due({"held": "1 held"}, now=1000.0) == ["1 held"]
+    assert notices.due({"held": "2 held"}, now=1000.0 + day - 1) == []
+    assert notices.due({"held": "2 held", "snapshot:abc": "lost"}, now=1000.0 + day - 1) == ["lost"]
+    assert notices.due({"held": "2 held", "snapshot:abc": "lost"}, now=1000.0 + day) == ["2 held"]
+    assert notices.due({}, now=1000.0 + 3 * day) == []
+    assert notices.line(["a", "b"]) == "gitend: a; b" and notices.line([]) is None
