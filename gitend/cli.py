@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "untracked untracked; refuses to overwrite local changes unless --force")
     restore.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(restore)
+    restore.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    restore.usage = "gitend restore SNAPSHOT [-C DIR] [--dry-run] [--force] [--fetch] [-- PATH...]"
     restore.add_argument("--dry-run", action="store_true", help="print what would change and change nothing")
     restore.add_argument("--force", action="store_true",
                          help="save the current local changes as a snapshot first, then restore over them")
@@ -91,7 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Paths come after `--` (argparse would take them for more snapshot names).
+    paths_given = "--" in argv
+    before, after = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if paths_given else (argv, [])
+    args = parser.parse_args(before)
+    if paths_given:
+        if not hasattr(args, "paths"):
+            parser.error(f"`gitend {args.command or ''}` takes no paths after --")
+        args.paths = after
     if args.command is None:
         parser.print_help()
         return 2
@@ -133,7 +143,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "restore":
         from gitend.commands import restore
 
-        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
+        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch,
+                           paths=args.paths)
     if args.command == "status":
         from gitend.commands import status
 

@@ -31,6 +31,8 @@ CATCH_UP_BUDGET_S = 5.0  # the first model request waits for SessionStart: more 
 STARTUP_S = 0.1  # Python and gitend's imports, before `run` starts the clock
 SAFETY = 0.6  # plan to use this share of what is left: a loaded machine hashes slower
 TRIPWIRE_LOCK_WAIT_S = 10.0
+NOTES_LOCK_WAIT_S = 0.2  # the worker is mirroring the notes: they come at the next start
+MAX_CONTEXT = 20_000  # characters of MEMORY.md given to the model (Claude Code loads about as much)
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,8 @@ def _session_start(payload: Payload, started: float) -> Outcome:
         sessions.opened(sessions.Record(payload.session_id, str(repo.root), payload.transcript_path,
                                         sessions.claude_pid(), time.time()))
     if not broken and cfg.memory.enabled and cfg.memory.repo:
-        from gitend import memsync  # only when memory sync is on: it costs start-up time
-
-        root = repo.main_root if repo else Path(payload.cwd)
         try:
-            context = memsync.copy_in(cfg, root, Path(payload.cwd))
+            context = _notes_arrived(cfg, repo.main_root if repo else Path(payload.cwd), Path(payload.cwd))
         except GitendError as exc:
             problems.append(f"notes not copied from the dotfile repo: {exc}")
         _hand_over(problems, "could not queue a fetch of the dotfile repo", lambda: _fetch_job(cfg), True)
@@ -225,6 +224,25 @@ def _catch_up(repo: Repo, cfg: config.Config, payload: Payload, problems: list[s
     if not taken.failed:
         sessions.forget(earlier)
     return f"session {last.session_id} ended without SessionEnd: {taken.summary}"
+
+
+def _notes_arrived(cfg: config.Config, root: Path, cwd: Path) -> str | None:
+    """Copy the notes the dotfile clone has and this machine does not (memsync.pull: by content,
+    never over a local edit), and return the index of those that arrived, for the model: Claude
+    Code has read MEMORY.md by the time this ends (research: claude-code-facts.md §5.5)."""
+    from gitend import memsync  # only when memory sync is on: it costs start-up time
+
+    try:
+        result = memsync.pull(cfg.memory, root, cwd, lock_timeout=NOTES_LOCK_WAIT_S)
+    except (memsync.NoNotes, lock.Busy):
+        return None  # none for this project yet; or the worker is at them: the next start
+    if not result.copied:
+        return None
+    folder = memsync.notes_dir(root, cwd)
+    index = memsync.read_note(folder / "MEMORY.md")
+    listing = index.decode("utf-8", "replace")[:MAX_CONTEXT] if index else "\n".join(result.copied)
+    return (f"gitend copied {len(result.copied)} memory note(s) of this project from the user's dotfile repo into "
+            f"{folder} after this session read its memory. Their index (MEMORY.md):\n{listing}")
 
 
 def _before_tool(payload: Payload, started: float) -> Outcome:

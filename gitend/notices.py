@@ -58,13 +58,14 @@ def problems(repo: Repo | None, cfg: config.Config, broken_config: str | None, n
         days = int((now - min(job.created for job in failing)) // EVERY_S)
         error = failing[-1].last_error or ""
         found["failing"] = (f"pushes failing for {days} day(s) ({error[:80]}); see `gitend status`")
-    if cfg.memory.enabled and cfg.memory.repo and repo is not None:
+    if cfg.memory.enabled and cfg.memory.repo:
         from gitend import memsync
 
-        conflicts = memsync.conflict_copies(cfg, repo.main_root)
+        conflicts = memsync.conflicts(cfg.memory)
         if conflicts:
-            found["conflict:" + ",".join(conflicts)] = (f"{len(conflicts)} memory note conflict(s) "
-                                                       f"({conflicts[0]}); merge them by hand")
+            found["conflict:" + ",".join(conflicts)] = (
+                f"{len(conflicts)} memory note conflict(s) in the dotfile repo ({conflicts[0]}): merge each "
+                "into its note and delete the copy")
     if repo is not None and cfg.snapshot.enabled:
         try:
             lost = snapshot.not_in_work_tree(repo, cfg.snapshot.branch_prefix)
