@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, lock, log, notices, paths, queue, sessions, snapshot
+from gitend import config, lock, log, notices, paths, queue, retention, sessions, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -175,6 +175,9 @@ def _save(payload: Payload, started: float) -> Outcome:
             jobs = _hand_over(problems, "could not queue the background sync",
                               lambda: enqueue(root, payload, cfg, repo, taken.ref), cfg.push.background)
             summary += f"; {len(jobs)} background job(s) queued" if jobs else ""
+    if repo and taken.ref:
+        _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune_if_due(repo),
+                   cfg.push.background)
     return Outcome(summary, tuple(problems))
 
 
@@ -362,6 +365,16 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
     except (GitendError, OSError) as exc:
         problems.append(f"{failure}: {exc}")
         return []
+
+
+def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
+    """The worker applies the retention once a day per repository (stamped now, so the hooks
+    until then queue no other)."""
+    if not retention.due(repo, time.time()):
+        return []
+    job = queue.add("prune", str(repo.main_root), False)
+    paths.pruned_stamp(repo.common_dir).touch()
+    return [job]
 
 
 def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,

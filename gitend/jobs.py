@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, snapshot
+from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -63,13 +63,13 @@ def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = 
     now = time.time()
     jobs = [j for j in queue.load() if (j.held is None if force else j.due(now)) and (kinds is None or j.kind in kinds)]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
-    # Deferred snapshots first, so the WIP pushes that follow include them.
-    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
+    # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
+    for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
         groups.setdefault((job.kind, job.target), []).append(job)
     left = []
     for (kind, target), group in groups.items():
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
-                "fetch": "dotfile repo <-"}[kind]
+                "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
             summary, errors = _KINDS[kind](target, group, cfg), {}
@@ -184,11 +184,26 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     host = config.host()
     specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    if any(job.data.get("pruned") for job in jobs):
+        # Their remote-tracking copies' reflogs would keep the dropped snapshots from git gc.
+        names = tuple(spec.partition(":refs/heads/")[2] for spec in specs)
+        tracking = [ref for ref in repo.refs("refs/remotes/") if ref.endswith(tuple(f"/{n}" for n in names))]
+        if tracking:
+            repo.git("reflog", "expire", "--expire=now", *tracking)
     return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
 
 
+def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """The daily retention of one repository's WIP branches."""
+    if not Path(target).is_dir():
+        return "the repository is gone; nothing to prune"
+    repo = Repo.find(target)
+    results = retention.prune_repository(repo, config.load(repo.root).snapshot, now=time.time())
+    return retention.summary(results)
+
+
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "fetch": _fetch}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune, "fetch": _fetch}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------
