@@ -72,11 +72,11 @@ def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = 
                 "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
-            summary, errors = _KINDS[kind](target, group, cfg), {}
+            summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
         except PartlyFailed as exc:
-            summary, errors = str(exc), exc.errors
+            summary, errors, ok = str(exc), exc.errors, False
         except GitendError as exc:
-            summary, errors = str(exc), {job.id: str(exc) for job in group}
+            summary, errors, ok = str(exc), {job.id: str(exc) for job in group}, False
         for job in group:
             if job.id in errors:
                 job.failed(errors[job.id], time.time())
@@ -85,7 +85,7 @@ def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = 
                 queue.remove(job)
         waiting = [j for j in group if j.held or j.id in errors]
         left += waiting
-        queue.record(kind, target, not waiting and not (kind == "memory" and approvals.held_extras()), summary)
+        queue.record(kind, target, ok and not waiting and not (kind == "memory" and approvals.held_extras()), summary)
         progress(f"{what} {target}: {'failed: ' if len(errors) == len(group) else ''}{summary}")
     return left
 
@@ -123,13 +123,18 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
         errors: dict[str, str] = {}
+        extras = ""
         for project_root, project_jobs in by_project.items():
             try:
                 lines.append(_mirror_project(repo, project_jobs, cfg))
             except GitendError as exc:  # one project's notes never stop another's
                 errors.update({job.id: str(exc) for job in project_jobs})
                 lines.append(f"{project_root}: failed ({exc})")
-        lines += memsync.mirror_extras(repo, folder, cfg)
+        try:
+            lines += memsync.mirror_extras(repo, folder, cfg)
+        except GitendError as exc:  # nor do the user-wide extras stop the projects' notes
+            extras = f"memory.extra: failed ({exc})"
+            lines.append(extras)
         pushing = [j for j in jobs if j.push and not j.held and j.id not in errors]
         if not pushing:
             lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
@@ -145,7 +150,7 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
                 lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
                 lines += outcome.notes
     summary = "; ".join(line for line in lines if line)
-    if errors:
+    if errors or extras:
         raise PartlyFailed(summary, errors)
     return summary
 

@@ -38,15 +38,16 @@ def page(text: str, core_pager: str | None = None) -> None:
     command = None
     if sys.stdout.isatty():
         command = os.environ.get("GIT_PAGER", core_pager or os.environ.get("PAGER", "less"))
-    if not command or command == "cat":
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    env = {**os.environ, "LESS": os.environ.get("LESS", "FRX"), "LV": os.environ.get("LV", "-c")}
     sys.stdout.flush()
-    pager = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
-    try:
-        pager.communicate(data)  # a pager quit early (q in less) is no error
-    except KeyboardInterrupt:
-        pager.wait()
+    if command and command != "cat":
+        env = {**os.environ, "LESS": os.environ.get("LESS", "FRX"), "LV": os.environ.get("LV", "-c")}
+        pager = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
+        try:
+            pager.communicate(data)  # a pager quit early (q in less) is no error
+        except KeyboardInterrupt:
+            pager.wait()
+        if pager.returncode != 127:
+            return
+        # 127: the shell found no such pager; show the text without one.
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

@@ -71,6 +71,9 @@ def test_show_patch_on_a_terminal_is_coloured_and_paged(repo: Path, tmp_path: Pa
     code, shown = converse(["show", "latest", "--patch"], [], cwd=str(repo),
                            env={"NO_COLOR": "", "TERM": "xterm-256color", "PAGER": "sed 's/^/VIA-PAGER:/'"})
     assert code == 0 and "VIA-PAGER:" in shown
+    code, shown = converse(["show", "latest", "--patch"], [], cwd=str(repo),
+                           env={"NO_COLOR": "", "TERM": "xterm-256color", "GIT_PAGER": "no-such-pager-here"})
+    assert code == 0 and "rename from" in shown  # a pager that is not there: shown without one
 
 
 def test_show_patch_default_pager_is_less_with_frx(repo: Path, tmp_path: Path,
@@ -166,3 +169,12 @@ def test_identical_state_never_makes_a_second_snapshot(repo: Path) -> None:
     again = gitend("hook", "--strict", cwd=repo, input=payload(repo, session_id="sess-again"))
     assert again.returncode == 0 and "nothing new to save" in again.stdout
     assert len(json.loads(gitend("list", "--json", cwd=repo).stdout)) == 1
+
+
+def test_diff_paths_are_relative_to_where_it_runs(repo: Path) -> None:
+    write(repo / "sub" / "x.txt", "x\n")
+    write(repo / "a.txt", "alpha changed\n")
+    proc = gitend("diff", "latest", "--name-only", "--", "x.txt", "../a.txt", cwd=repo / "sub")
+    assert proc.returncode == 0 and proc.stdout.split() == ["a.txt", "sub/x.txt"], proc.stdout + proc.stderr
+    usage = gitend("list", "--", "a.txt", cwd=repo)
+    assert usage.returncode == 2 and "takes no paths" in usage.stderr
