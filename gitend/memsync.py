@@ -62,12 +62,10 @@ def _setting(path: Path, key: str) -> object:
 
 def _tracked(project_root: Path, rel: str) -> bool:
     """Whether git has the file (committed, or staged): then it came with the repository."""
-    try:
-        repo = Repo.find(project_root)
-    except GitendError:
+    if not os.path.lexists(project_root / ".git"):
         return False
     for args in (("ls-files", "--with-tree=HEAD"), ("ls-files",)):  # the second for a repo with no commit
-        proc = git.run([*args, "-z", "--", rel], cwd=repo.root, check=False)
+        proc = git.run([*args, "-z", "--", rel], cwd=project_root, check=False)
         if proc.returncode == 0:
             return bool(proc.stdout)
     return True  # git cannot tell: not the user's, to be safe
