@@ -56,11 +56,12 @@ class PartlyFailed(GitendError):
         self.errors = errors  # job id -> why it failed
 
 
-def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force; only of `kinds`, when given); returns the jobs
+    that are still waiting."""
     cfg = config.load(None)
     now = time.time()
-    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now)) and (kinds is None or j.kind in kinds)]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
     # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
     for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
@@ -68,7 +69,7 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
     left = []
     for (kind, target), group in groups.items():
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
-                "prune": "retention of"}[kind]
+                "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
             summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
@@ -99,7 +100,15 @@ def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     payload = jobs[-1].data["payload"]
     return snapshot.take(repo, config.load(repo.root), payload["session_id"], payload.get("transcript_path"),
-                         payload["reason"], may_defer=False, lock_wait_s=30).summary
+                         payload["reason"], lock_wait_s=30).summary
+
+
+def _fetch(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Bring the dotfile repo up to date, so the next session start copies fresh notes."""
+    repo, branch = dotfiles.open_repo(target)
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=30, what=f"the dotfile repo {repo.root}"):
+        notes = dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes
+    return "; ".join(["fetched", *notes])
 
 
 def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
@@ -199,7 +208,7 @@ def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
 
 
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune, "fetch": _fetch}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------

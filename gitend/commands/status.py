@@ -86,7 +86,10 @@ def _what(job: dict[str, Any]) -> str:
     if job["kind"] == "memory":
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
     if job["kind"] == "snapshot":
-        return f"snapshot of {job['target']} (too much to hash at session end)"
+        why = job["data"].get("why") or "handed over by a hook"
+        return f"snapshot of {job['target']} ({why})"
+    if job["kind"] == "fetch":
+        return f"fetch of the dotfile repo {job['target']}"
     if job["kind"] == "prune":
         return f"daily retention of the WIP branches of {job['target']}"
     return f"WIP branches of {job['target']} -> {job['data'].get('remote', '?')}"
@@ -105,7 +108,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"{paint('failed', 'yellow')}   {_what(job)}: {job['last_error']} "
                      f"(attempt {job['attempts']}, retried {when} or by `gitend push`)")
     for job in report["pending"]:
-        push = "" if job["push"] else " (commit only: session ended with a skip reason)"
+        push = "" if job["push"] or job["kind"] != "memory" else " (commit only: session ended with a skip reason)"
         lines.append(f"{paint('queued', 'cyan')}   {_what(job)}{push}")
     unpushed = report.get("unpushed")
     if unpushed:
