@@ -48,6 +48,14 @@ def _queue_unpushed(cfg: config.Config) -> None:
         queue.add("memory", target, True, reason="push")
 
 
+class PartlyFailed(GitendError):
+    """Some jobs of a group failed (one project's notes), the others were done."""
+
+    def __init__(self, summary: str, errors: dict[str, str]) -> None:
+        super().__init__(summary)
+        self.errors = errors  # job id -> why it failed
+
+
 def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
     """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
     cfg = config.load(None)
@@ -62,22 +70,21 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
         progress(f"{what} {target} ...")
         try:
-            summary = _KINDS[kind](target, group, cfg)
+            summary, errors = _KINDS[kind](target, group, cfg), {}
+        except PartlyFailed as exc:
+            summary, errors = str(exc), exc.errors
         except GitendError as exc:
-            for job in group:
-                job.failed(str(exc), time.time())
-                queue.save(job)
-            left += group
-            queue.record(kind, target, False, str(exc))
-            progress(f"{what} {target}: failed: {exc}")
-            continue
-        held = [j for j in group if j.held]
+            summary, errors = str(exc), {job.id: str(exc) for job in group}
         for job in group:
-            if not job.held:
+            if job.id in errors:
+                job.failed(errors[job.id], time.time())
+                queue.save(job)
+            elif not job.held:
                 queue.remove(job)
-        left += held
-        queue.record(kind, target, not held and not (kind == "memory" and approvals.held_extras()), summary)
-        progress(f"{what} {target}: {summary}")
+        waiting = [j for j in group if j.held or j.id in errors]
+        left += waiting
+        queue.record(kind, target, not waiting and not (kind == "memory" and approvals.held_extras()), summary)
+        progress(f"{what} {target}: {'failed: ' if len(errors) == len(group) else ''}{summary}")
     return left
 
 
@@ -105,23 +112,32 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
-        lines += [_mirror_project(repo, project_jobs, cfg) for project_jobs in by_project.values()]
+        errors: dict[str, str] = {}
+        for project_root, project_jobs in by_project.items():
+            try:
+                lines.append(_mirror_project(repo, project_jobs, cfg))
+            except GitendError as exc:  # one project's notes never stop another's
+                errors.update({job.id: str(exc) for job in project_jobs})
+                lines.append(f"{project_root}: failed ({exc})")
         lines += memsync.mirror_extras(repo, folder, cfg)
-        pushing = [j for j in jobs if j.push and not j.held]
+        pushing = [j for j in jobs if j.push and not j.held and j.id not in errors]
         if not pushing:
             lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
-                         if not any(j.held for j in jobs) else "")
-            return "; ".join(line for line in lines if line)
-        try:
-            outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
-                                    lambda revs: approvals.check_outgoing(repo, revs, cfg.review))
-        except (approvals.Held, dotfiles.PushRefused) as exc:
-            _hold(pushing, exc, "push")
-            lines.append(f"push held ({exc})")
+                         if not any(j.held or j.id in errors for j in jobs) else "")
         else:
-            lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
-            lines += outcome.notes
-    return "; ".join(line for line in lines if line)
+            try:
+                outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
+                                        lambda revs: approvals.check_outgoing(repo, revs, cfg.review))
+            except (approvals.Held, dotfiles.PushRefused) as exc:
+                _hold(pushing, exc, "push")
+                lines.append(f"push held ({exc})")
+            else:
+                lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
+                lines += outcome.notes
+    summary = "; ".join(line for line in lines if line)
+    if errors:
+        raise PartlyFailed(summary, errors)
+    return summary
 
 
 def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:

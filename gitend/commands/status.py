@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import approvals, config, dotfiles, paths, queue
+from gitend import approvals, config, dotfiles, memsync, paths, queue
 from gitend.errors import GitendError
 from gitend.output import paint
 
@@ -19,6 +19,14 @@ def _unpushed() -> dict[str, Any] | None:
     except (GitendError, OSError):
         return None
     return {"repo": cfg.memory.repo, "remote": cfg.memory.remote, "commits": count} if count else None
+
+
+def _conflicts() -> list[str]:
+    """Conflict copies in the dotfile repo: shown until they are resolved, whatever ran since."""
+    try:
+        return memsync.conflicts(config.load(None).memory)
+    except (GitendError, OSError):
+        return []
 
 
 def _iso(stamp: float) -> str:
@@ -41,6 +49,7 @@ def collect() -> dict[str, Any]:
         "held": [_job(j) for j in jobs if j.held],
         "held_extras": [{"source": source, "held": why} for source, why in sorted(approvals.held_extras().items())],
         "unpushed": _unpushed(),
+        "conflicts": _conflicts(),
         "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
                  for r in queue.results()],
         "set_aside": queue.set_aside(),
@@ -77,6 +86,12 @@ def render(report: dict[str, Any]) -> list[str]:
     if unpushed:
         lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {unpushed['repo']} "
                      f"not yet on {unpushed['remote']}; the next session end or `gitend push` pushes them")
+    conflicts = report.get("conflicts", [])
+    for path in conflicts[:5]:
+        lines.append(f"{paint('conflict', 'yellow')} {path}: a note two machines changed, both versions kept; "
+                     "merge them into the note and delete this copy")
+    if len(conflicts) > 5:
+        lines.append(f"{paint('conflict', 'yellow')} ... and {len(conflicts) - 5} more conflict copies")
     if not lines:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:
