@@ -6,7 +6,6 @@ exits 0 whatever happens, unless --strict.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -37,10 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     repo_option(list_)
     list_.add_argument("--all", action="store_true", help="every WIP branch, not only the current one")
     list_.add_argument("--json", action="store_true", help="machine-readable output")
+    list_.add_argument("-n", dest="limit", type=_positive, metavar="N", help="only the newest N snapshots")
 
     show = command("show", "show one snapshot: message, metadata, changed files, diff stat")
     show.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(show)
+    show.add_argument("--patch", "-p", action="store_true",
+                      help="the full diff against its base: staged, unstaged and untracked apart")
+
+    diff = command("diff", "what changed: a snapshot against the work tree (untracked files too), "
+                           "or two snapshots; paths after --")
+    diff.add_argument("snapshots", nargs="+", metavar="SNAPSHOT",
+                      help="one snapshot (against the work tree) or two (the first against the second)")
+    repo_option(diff)
+    diff.add_argument("--stat", action="store_true", help="a diffstat instead of the patch")
+    diff.add_argument("--name-only", action="store_true", help="only the names of the changed files")
+    diff.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    diff.usage = "gitend diff SNAPSHOT [SNAPSHOT2] [-C DIR] [--stat] [--name-only] [-- PATH...]"
+
+    prune = command("prune", "drop snapshots past the retention (config snapshot.keep_days, snapshot.keep); "
+                             "what is kept stays restorable")
+    repo_option(prune)
+    prune.add_argument("--dry-run", action="store_true", help="say what would be dropped and change nothing")
 
     restore = command("restore", "bring a snapshot back: staged stays staged, unstaged unstaged, "
                                  "untracked untracked; refuses to overwrite local changes unless --force")
@@ -92,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -103,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "paths"):
             parser.error(f"`gitend {args.command or ''}` takes no paths after --")
         args.paths = after
+    if args.command == "diff" and len(args.snapshots) > 2:
+        parser.error(f"diff takes one or two snapshots, got {len(args.snapshots)}; put paths after --")
     if args.command is None:
         parser.print_help()
         return 2
@@ -135,12 +160,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(line, flush=True)
 
-    if args.command in ("list", "show"):
+    if args.command in ("list", "show", "diff"):
         from gitend.commands import browse
 
         if args.command == "show":
-            return browse.show(args.directory, args.snapshot)
-        return browse.list_snapshots(args.directory, all_branches=args.all, as_json=args.json)
+            return browse.show(args.directory, args.snapshot, patch=args.patch)
+        if args.command == "diff":
+            return browse.diff(args.directory, args.snapshots, args.paths, stat=args.stat, name_only=args.name_only)
+        return browse.list_snapshots(args.directory, all_branches=args.all, as_json=args.json, limit=args.limit)
+    if args.command == "prune":
+        from gitend.commands import prune
+
+        return prune.run(args.directory, dry_run=args.dry_run)
     if args.command == "restore":
         from gitend.commands import restore
 
@@ -193,19 +224,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise NotImplementedError(args.command)
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    # Turn Claude Code's cancellation into an exception, so temporary files are removed,
-    # locks released and git children stopped with SIGTERM (git then drops its own locks).
-    raise SystemExit(128 + signum)
-
-
 def _hook(*, strict: bool) -> int:
     from gitend import hook
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
     try:
-        outcome = hook.run(sys.stdin.buffer)
+        outcome = hook.run(sys.stdin.buffer)  # Claude Code's SIGTERM/SIGHUP are handled in there
     except GitendError as exc:
         log.record("hook", str(exc))
         print(f"gitend: {exc} (log: {paths.log_file()})", file=sys.stderr)
@@ -215,7 +238,10 @@ def _hook(*, strict: bool) -> int:
         print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
               file=sys.stderr)
         return 1 if strict else 0
-    print(f"gitend: {outcome.summary}")
+    if outcome.stdout is None:
+        print(f"gitend: {outcome.summary}")  # for Claude Code's debug log
+    elif outcome.stdout:
+        print(outcome.stdout)  # JSON that Claude Code reads: nothing else may be on stdout
     if outcome.problems:
         # One line on stderr (Claude Code shows only the first); the rest is in the log.
         print(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})", file=sys.stderr)

@@ -59,19 +59,11 @@ def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes | None
     /dev/stdin is never read, and never waited on), or larger than `limit`."""
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        with os.fdopen(os.open(path, flags), "rb") as f:
+            data = f.read(limit + 1) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
     except OSError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(limit + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data if len(data) <= limit else None
+    return data if data is not None and len(data) <= limit else None
 
 
 def inside(root: Path, rel: str, *, make_parents: bool = False, folder: bool = False) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, snapshot
+from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -56,25 +56,27 @@ class PartlyFailed(GitendError):
         self.errors = errors  # job id -> why it failed
 
 
-def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force; only of `kinds`, when given); returns the jobs
+    that are still waiting."""
     cfg = config.load(None)
     now = time.time()
-    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now)) and (kinds is None or j.kind in kinds)]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
-    # Deferred snapshots first, so the WIP pushes that follow include them.
-    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
+    # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
+    for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
         groups.setdefault((job.kind, job.target), []).append(job)
     left = []
     for (kind, target), group in groups.items():
-        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
+                "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
-            summary, errors = _KINDS[kind](target, group, cfg), {}
+            summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
         except PartlyFailed as exc:
-            summary, errors = str(exc), exc.errors
+            summary, errors, ok = str(exc), exc.errors, False
         except GitendError as exc:
-            summary, errors = str(exc), {job.id: str(exc) for job in group}
+            summary, errors, ok = str(exc), {job.id: str(exc) for job in group}, False
         for job in group:
             if job.id in errors:
                 job.failed(errors[job.id], time.time())
@@ -83,7 +85,7 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
                 queue.remove(job)
         waiting = [j for j in group if j.held or j.id in errors]
         left += waiting
-        queue.record(kind, target, not waiting and not (kind == "memory" and approvals.held_extras()), summary)
+        queue.record(kind, target, ok and not waiting and not (kind == "memory" and approvals.held_extras()), summary)
         progress(f"{what} {target}: {'failed: ' if len(errors) == len(group) else ''}{summary}")
     return left
 
@@ -98,7 +100,15 @@ def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     payload = jobs[-1].data["payload"]
     return snapshot.take(repo, config.load(repo.root), payload["session_id"], payload.get("transcript_path"),
-                         payload["reason"], may_defer=False, lock_wait_s=30).summary
+                         payload["reason"], lock_wait_s=30).summary
+
+
+def _fetch(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Bring the dotfile repo up to date, so the next session start copies fresh notes."""
+    repo, branch = dotfiles.open_repo(target)
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=30, what=f"the dotfile repo {repo.root}"):
+        notes = dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes
+    return "; ".join(["fetched", *notes])
 
 
 def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
@@ -113,13 +123,18 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
         errors: dict[str, str] = {}
+        extras = ""
         for project_root, project_jobs in by_project.items():
             try:
                 lines.append(_mirror_project(repo, project_jobs, cfg))
             except GitendError as exc:  # one project's notes never stop another's
                 errors.update({job.id: str(exc) for job in project_jobs})
                 lines.append(f"{project_root}: failed ({exc})")
-        lines += memsync.mirror_extras(repo, folder, cfg)
+        try:
+            lines += memsync.mirror_extras(repo, folder, cfg)
+        except GitendError as exc:  # nor do the user-wide extras stop the projects' notes
+            extras = f"memory.extra: failed ({exc})"
+            lines.append(extras)
         pushing = [j for j in jobs if j.push and not j.held and j.id not in errors]
         if not pushing:
             lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
@@ -135,7 +150,7 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
                 lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
                 lines += outcome.notes
     summary = "; ".join(line for line in lines if line)
-    if errors:
+    if errors or extras:
         raise PartlyFailed(summary, errors)
     return summary
 
@@ -174,11 +189,26 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     host = config.host()
     specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    if any(job.data.get("pruned") for job in jobs):
+        # Their remote-tracking copies' reflogs would keep the dropped snapshots from git gc.
+        names = tuple(spec.partition(":refs/heads/")[2] for spec in specs)
+        tracking = [ref for ref in repo.refs("refs/remotes/") if ref.endswith(tuple(f"/{n}" for n in names))]
+        if tracking:
+            repo.git("reflog", "expire", "--expire=now", *tracking)
     return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
 
 
+def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """The daily retention of one repository's WIP branches."""
+    if not Path(target).is_dir():
+        return "the repository is gone; nothing to prune"
+    repo = Repo.find(target)
+    results = retention.prune_repository(repo, config.load(repo.root).snapshot, now=time.time())
+    return retention.summary(results)
+
+
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune, "fetch": _fetch}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +62,10 @@ def _setting(path: Path, key: str) -> object:
 
 def _tracked(project_root: Path, rel: str) -> bool:
     """Whether git has the file (committed, or staged): then it came with the repository."""
-    try:
-        repo = Repo.find(project_root)
-    except GitendError:
+    if not os.path.lexists(project_root / ".git"):
         return False
     for args in (("ls-files", "--with-tree=HEAD"), ("ls-files",)):  # the second for a repo with no commit
-        proc = git.run([*args, "-z", "--", rel], cwd=repo.root, check=False)
+        proc = git.run([*args, "-z", "--", rel], cwd=project_root, check=False)
         if proc.returncode == 0:
             return bool(proc.stdout)
     return True  # git cannot tell: not the user's, to be safe
@@ -192,14 +189,7 @@ class Note:
 
 def read_note(path: Path) -> bytes | None:
     """A regular file's bytes, never through a symlink; None if it is not a note-sized file."""
-    try:
-        # O_NONBLOCK: opening a FIFO named like a note must not hang the hook.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_NOTE + 1) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
-    except OSError:
-        return None
-    return data if data is not None and len(data) <= MAX_NOTE else None
+    return files.read_regular(path, MAX_NOTE, follow=False)
 
 
 def _check_folder(folder: Path) -> None:

@@ -1,7 +1,9 @@
-"""Terminal output: colour only on a terminal, and never when NO_COLOR is set; questions."""
+"""Terminal output: colour only on a terminal, and never when NO_COLOR is set; a pager as
+git has one; questions."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import TextIO
 
@@ -26,3 +28,26 @@ def ask(question: str) -> str | None:
         return input(question).strip().lower()
     except EOFError:
         return None
+
+
+def page(text: str, core_pager: str | None = None) -> None:
+    """Print `text`, through a pager when standard output is a terminal, chosen as git does:
+    $GIT_PAGER, else git's core.pager, else $PAGER, else `less` (with LESS=FRX unless set:
+    it quits when all fits on one screen and keeps colours). Empty or `cat`: no pager."""
+    data = text.encode(sys.getfilesystemencoding(), "surrogateescape")  # as os.fsdecode made it
+    command = None
+    if sys.stdout.isatty():
+        command = os.environ.get("GIT_PAGER", core_pager or os.environ.get("PAGER", "less"))
+    sys.stdout.flush()
+    if command and command != "cat":
+        env = {**os.environ, "LESS": os.environ.get("LESS", "FRX"), "LV": os.environ.get("LV", "-c")}
+        pager = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
+        try:
+            pager.communicate(data)  # a pager quit early (q in less) is no error
+        except KeyboardInterrupt:
+            pager.wait()
+        if pager.returncode != 127:
+            return
+        # 127: the shell found no such pager; show the text without one.
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

@@ -84,6 +84,21 @@ def worktrees_dir() -> Path:
     return state_dir() / "worktrees"
 
 
+def sessions_dir() -> Path:
+    """One record per open Claude Code session: one left behind is a session that never ended."""
+    return state_dir() / "sessions"
+
+
+def notices_file() -> Path:
+    """When SessionStart last showed the user each problem (at most once a day)."""
+    return state_dir() / "notices.json"
+
+
+def wip_repos_file() -> Path:
+    """The repositories gitend keeps WIP branches in, for `gitend status`."""
+    return state_dir() / "wip-repos.json"
+
+
 def install_record() -> Path:
     """What `gitend install` changed, so that uninstall undoes exactly that."""
     return state_dir() / "install.json"
@@ -95,6 +110,11 @@ def install_record() -> Path:
 def repo_lock(git_dir: Path) -> Path:
     """One gitend at a time writes a work tree's snapshot (or the dotfile repo)."""
     return git_dir / "gitend.lock"
+
+
+def pruned_stamp(common_dir: Path) -> Path:
+    """Touched when the repository's WIP branches are pruned: the worker prunes once a day."""
+    return common_dir / "gitend-pruned"
 
 
 def restore_backups(git_dir: Path) -> Path:

@@ -265,11 +265,12 @@ def test_13_9_a_deep_gitlab_path_syncs_and_never_blocks_other_projects(
 
 def test_13_9_one_projects_failure_never_stops_anothers(laptop: Machine, remote: Path, proj: Path,
                                                         tmp_path: Path) -> None:
-    laptop.configure(remote, push={"background": False})  # both jobs in one run of `gitend push`
-    broken = project(tmp_path / "broken", origin="git@github.com:someone/broken.git")
     odd = tmp_path / "odd-notes"
     init_repo(odd / "inner")  # a folder that holds a git repository
     write(odd / "n.md", "a note\n")
+    # Both jobs in one run of `gitend push`; a user-wide extra folder that fails too.
+    laptop.configure(remote, push={"background": False}, memory={"extra": [str(odd)]})
+    broken = project(tmp_path / "broken", origin="git@github.com:someone/broken.git")
     write(broken / ".claude" / "settings.local.json", json.dumps({"autoMemoryDirectory": str(odd)}))
     laptop.note(proj, "plain.md", "from the plain project\n")
     laptop.end_session(broken)
@@ -280,6 +281,8 @@ def test_13_9_one_projects_failure_never_stops_anothers(laptop: Machine, remote:
     failed = laptop.status()["failed"]
     assert [job["data"]["project_root"] for job in failed] == [str(broken)], failed
     assert "does not look like a folder of memory notes" in failed[0]["last_error"]
+    last = laptop.status()["last"][0]
+    assert not last["ok"] and "memory.extra: failed" in last["summary"] and "pushed" in last["summary"], last
 
 
 # -- 13.16: conflicts stay visible; a new, empty dotfile remote -------------------------------
@@ -332,3 +335,29 @@ def test_13_16_second_machine_pulls_from_a_new_empty_dotfile_remote(tmp_path: Pa
     b.sync(on_b)
     assert remote_file(remote, f"{FOLDER}/m.md") == "from B\n"
     assert remote_file(remote, f"{FOLDER}/n.md") == "from A\n"
+
+
+# -- the one function a new machine's SessionStart calls ------------------------------------
+
+
+def test_13_4_memsync_pull_brings_notes_to_a_new_machine_without_network(
+        laptop: Machine, remote: Path, proj: Path) -> None:
+    from gitend import config, lock, memsync, paths
+
+    laptop.note(proj, "a.md", "synced\n")
+    laptop.sync(proj)
+    folder = laptop.memory_folder(proj)
+    (folder / "a.md").unlink()
+    folder.rmdir()
+    os.rename(remote, remote.with_name("gone.git"))  # no network: only the local clone is read
+    settings = config.load(None).memory
+    # Deleted here since it was synced: not brought back (the next session end deletes it there).
+    assert memsync.pull(settings, proj).copied == ()
+    for manifest in (laptop.state / "memory").glob("*.json"):
+        manifest.unlink()  # a new machine: nothing synced from here yet
+    assert memsync.pull(settings, proj) == memsync.PullResult(("a.md",), ())
+    assert (folder / "a.md").read_text() == "synced\n"
+    with pytest.raises(memsync.NoNotes):
+        memsync.pull(settings, project(proj.parent / "other", origin="git@github.com:someone/other.git"))
+    with lock.held(paths.repo_lock(laptop.dots / ".git"), timeout=0, what="test"), pytest.raises(lock.Busy):
+        memsync.pull(settings, proj, lock_timeout=0)

@@ -269,7 +269,7 @@ def test_message_comes_from_the_transcript(repo: Path) -> None:
 
 def test_too_much_to_hash_in_the_budget_is_handed_to_the_worker(repo: Path, hermetic: Path) -> None:
     write(hermetic / ".config" / "gitend" / "config.yaml", "push:\n  background: false\n")
-    for n in range(2100):  # over snapshot.HASH_LIMIT
+    for n in range(2100):  # more than the estimate (snapshot.estimate_s) fits in 1.5 s
         write(repo / "generated" / f"f{n:04d}.txt", f"{n}\n")
     write(repo / "a.txt", "edited\n")
     before = state(repo)
@@ -350,3 +350,23 @@ def test_cherry_pick_in_progress_saves_conflicts_with_markers(repo: Path) -> Non
     assert "<<<<<<<" in shown and "main" in shown and "topic" in shown
     text = message(repo, snap)
     assert "a cherry-pick was in progress" in text and "conflict markers: a.txt" in text
+
+
+def test_review_tracked_folder_replaced_by_a_symlink_still_saves(repo: Path, tmp_path: Path) -> None:
+    """A tracked folder swapped for a symlink (to a shared copy, say): git refuses to read
+    `d/x.txt` through it, and the whole save used to fail, taking every other edit with it."""
+    write(repo / "d" / "x.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add d")
+    outside = write(tmp_path / "shared" / "x.txt", "shared copy\n").parent
+    (repo / "d" / "x.txt").unlink()
+    (repo / "d").rmdir()
+    (repo / "d").symlink_to(outside)
+    write(repo / "a.txt", "precious edit\n")
+    before = state(repo)
+    hook(repo)
+    assert git(repo, "show", "wip/main:a.txt") == "precious edit\n"
+    assert git(repo, "cat-file", "-p", "wip/main^3:d") == str(outside)  # the symlink itself, untracked
+    assert "d/x.txt" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main")
+    assert state(repo) == before
+    assert (outside / "x.txt").read_text() == "shared copy\n"

@@ -6,8 +6,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import approvals, config, dotfiles, memsync, paths, queue
+from gitend import approvals, config, dotfiles, memsync, paths, queue, retention
 from gitend.errors import GitendError
+from gitend.git import Repo
 from gitend.output import paint
 
 
@@ -53,8 +54,30 @@ def collect() -> dict[str, Any]:
         "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
                  for r in queue.results()],
         "set_aside": queue.set_aside(),
+        "wip_history": _wip_history(),
         "log": str(paths.log_file()),
     }
+
+
+def _wip_history() -> list[dict[str, Any]]:
+    """Per repository with WIP branches: its snapshots and the disk space only they hold."""
+    found = []
+    for root in retention.wip_repositories():
+        try:
+            repo = Repo.find(root)
+            count, size = retention.usage(repo, config.load(repo.root).snapshot.branch_prefix)
+        except GitendError:
+            continue  # moved or deleted since
+        found.append({"repo": root, "snapshots": count, "bytes": size})
+    return found
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError
 
 
 def _what(job: dict[str, Any]) -> str:
@@ -63,7 +86,12 @@ def _what(job: dict[str, Any]) -> str:
     if job["kind"] == "memory":
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
     if job["kind"] == "snapshot":
-        return f"snapshot of {job['target']} (too much to hash at session end)"
+        why = job["data"].get("why") or "handed over by a hook"
+        return f"snapshot of {job['target']} ({why})"
+    if job["kind"] == "fetch":
+        return f"fetch of the dotfile repo {job['target']}"
+    if job["kind"] == "prune":
+        return f"daily retention of the WIP branches of {job['target']}"
     return f"WIP branches of {job['target']} -> {job['data'].get('remote', '?')}"
 
 
@@ -80,7 +108,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"{paint('failed', 'yellow')}   {_what(job)}: {job['last_error']} "
                      f"(attempt {job['attempts']}, retried {when} or by `gitend push`)")
     for job in report["pending"]:
-        push = "" if job["push"] else " (commit only: session ended with a skip reason)"
+        push = "" if job["push"] or job["kind"] != "memory" else " (commit only: session ended with a skip reason)"
         lines.append(f"{paint('queued', 'cyan')}   {_what(job)}{push}")
     unpushed = report.get("unpushed")
     if unpushed:
@@ -97,6 +125,9 @@ def render(report: dict[str, Any]) -> list[str]:
     for name in report["set_aside"]:
         lines.append(f"{paint('corrupt', 'red')}  job file {name} could not be read and was set aside "
                      f"in {paths.queue_dir() / 'corrupt'}")
+    for history in report.get("wip_history", []):
+        lines.append(f"wip      {history['repo']}: {history['snapshots']} snapshot(s), {_size(history['bytes'])} "
+                     "held only by them (`gitend prune` applies the retention)")
     for result in report["last"][:5]:
         mark = paint("ok", "green") if result["ok"] else paint("error", "red")
         since = "" if result["ok"] else (f" (last successful sync {result['last_ok'][:16].replace('T', ' ')})"
