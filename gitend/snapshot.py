@@ -66,8 +66,11 @@ def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str |
                 return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
             session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
             sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
-            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}",
-                         cap.ref)
+            size = message.human_size(sum(s for _, s, _ in cap.left_out))
+            left_out = (f"; {len(cap.left_out)} file(s) left out ({size}), named in `gitend show {sha[:10]}`"
+                        if cap.left_out else "")
+            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}"
+                         f"{left_out}", cap.ref)
     except lock.Busy:
         if not may_defer:
             raise

@@ -370,3 +370,17 @@ def test_review_tracked_folder_replaced_by_a_symlink_still_saves(repo: Path, tmp
     assert "d/x.txt" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main")
     assert state(repo) == before
     assert (outside / "x.txt").read_text() == "shared copy\n"
+
+
+def test_review_files_left_out_are_said_in_the_hook_line_and_log(repo: Path, hermetic: Path) -> None:
+    """A snapshot that leaves files out says so where the user and the log see it, not only in
+    its message."""
+    (hermetic / ".config" / "gitend").mkdir(parents=True)
+    (hermetic / ".config" / "gitend" / "config.yaml").write_text("snapshot:\n  max_file_mb: 0.01\n")
+    write(repo / "big.bin", os.urandom(20_000))
+    write(repo / "small.txt", "small\n")
+    proc = hook(repo)
+    line = (proc.stdout + proc.stderr).strip()
+    assert "1 file(s) left out" in line and "gitend show" in line, line
+    log = (hermetic / ".local" / "state" / "gitend" / "gitend.log").read_text()
+    assert "1 file(s) left out" in log
