@@ -65,8 +65,11 @@ def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str |
                 return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
             session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
             sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
-            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}",
-                         cap.ref)
+            size = message.human_size(sum(s for _, s, _ in cap.left_out))
+            left_out = (f"; {len(cap.left_out)} file(s) left out ({size}), named in `gitend show {sha[:10]}`"
+                        if cap.left_out else "")
+            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}"
+                         f"{left_out}", cap.ref)
     except lock.Busy:
         if not may_defer:
             raise
@@ -515,11 +518,55 @@ def all_refs(repo: Repo, prefix: str) -> list[str]:
     return wip_refs(repo, prefix) + fetched
 
 
-def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
-    """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id."""
+def remote_namespace(repo: Repo, host: str) -> str:
+    """This clone's name on remotes: its WIP branches are pushed as <prefix><namespace>/<branch>."""
+    return host
+
+
+class NotOwn(GitendError):
+    """`latest` or `wip/<branch>` in a clone with no snapshots of its own for that branch, only
+    other machines' fetched ones. gitend never picks one of those for the user: their dates are
+    whatever the pusher wrote (a colleague's work, or a commit dated 2099 with a hook in it)."""
+
+    def __init__(self, branch: str, prefix: str, others: list[Snapshot]) -> None:
+        self.others = others
+        self.headline = f"no snapshots of {branch} from this clone, only other machines' fetched ones"
+        listing = "; ".join(f"{s.name} (machine {fetched_machine(s.ref, prefix)}, {s.created[:16].replace('T', ' ')}: "
+                            f"{message.one_line(s.subject, 60)})" for s in others)
+        super().__init__(f"{self.headline}: {listing}; "
+                         f"name the one you want, e.g. `gitend restore {others[0].name}`")
+
+
+def fetched_machine(ref: str, prefix: str) -> str:
+    """The machine a fetched WIP ref came from: <host>[-<clone>] in <remote>/<prefix><host>/<branch>,
+    else (a WIP branch pushed by hand) the remote's name."""
+    rest = _fetched(ref, prefix) or ""
+    remote = ref.removeprefix("refs/remotes/").partition("/")[0]
+    return rest.partition("/")[0] if "/" in rest else remote
+
+
+def own_ref(repo: Repo, prefix: str, branch: str, namespace: str | None) -> str | None:
+    """The WIP branch that holds this clone's own snapshots of `branch`: the local one, else its
+    copy fetched back from a remote (<prefix><namespace>/<branch>); None when there is neither.
+    Raises NotOwn when only other machines' snapshots of that branch were fetched."""
+    local = wip_ref(prefix, branch)
+    if local in repo.refs(local):
+        return local
+    fetched = fetched_refs(repo, prefix, branch)
+    mine = [r for r in fetched if namespace and _fetched(r, prefix) == f"{namespace}/{branch}"]
+    if mine:
+        return mine[0]
+    if fetched:
+        raise NotOwn(branch, prefix, [next(chain(repo, ref)) for ref in fetched])
+    return None
+
+
+def find(repo: Repo, spec: str, prefix: str, namespace: str | None = None) -> Snapshot:
+    """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id.
+    `latest` and `wip/<branch>` mean this clone's own (`namespace`: its name on remotes)."""
     if spec == "latest":
         branch = branch_name(repo, repo.head().ref)
-        for snap in chain(repo, branch_refs(repo, prefix, branch)[0]):
+        for snap in chain(repo, own_ref(repo, prefix, branch, namespace) or wip_ref(prefix, branch)):
             return snap
         raise NotFound(f"no snapshots on {prefix}{branch}; `gitend list --all` shows every WIP branch")
     named = re.fullmatch(r"(.+?)(?:~(\d+))?", spec)
@@ -528,8 +575,8 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
         refs = repo.refs(f"refs/heads/{name}", f"refs/remotes/{name}", name)
         ref = next((r for r in (f"refs/heads/{name}", f"refs/remotes/{name}", name) if r in refs), None)
         if ref is None and name.startswith(prefix):
-            # `wip/<branch>` in a clone that only has it fetched: the newest fetched one.
-            ref = next(iter(fetched_refs(repo, prefix, name.removeprefix(prefix))), None)
+            # `wip/<branch>` in a clone that has it only fetched back from a remote.
+            ref = own_ref(repo, prefix, name.removeprefix(prefix), namespace)
         if ref:
             snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
             if len(snaps) <= steps:

@@ -179,7 +179,6 @@ def remote(tmp_path: Path) -> Path:
     return remote
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_latest_on_a_new_clone_lists_other_machines_snapshots_instead_of_picking_one(
         tmp_path: Path, remote: Path) -> None:
     _other_machines_wip(tmp_path, remote, "colleague-box", "a colleague's work\n", "2026-11-30T10:00:00Z")
@@ -197,7 +196,6 @@ def test_12_8_latest_on_a_new_clone_lists_other_machines_snapshots_instead_of_pi
     assert (fresh / "a.txt").read_text() == "a colleague's work\n"
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_latest_picks_this_machines_own_pushed_wip_over_a_newer_one(
         tmp_path: Path, remote: Path, hermetic: Path) -> None:
     from testing.machine import Machine
@@ -217,7 +215,6 @@ def test_12_8_latest_picks_this_machines_own_pushed_wip_over_a_newer_one(
         assert (laptop / "a.txt").read_text() == "my own work\n", spec
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_on_a_terminal_the_choice_is_offered(tmp_path: Path, remote: Path) -> None:
     from testing.terminal import converse
 
