@@ -473,14 +473,13 @@ class Repo:
 
 
 def _migrate_objects(folder: Path, objects: Path) -> None:
-    """Move quarantined objects into the store: loose objects by rename (one already there is
-    the same object), packs before their indexes so no index names a missing pack."""
+    """Move quarantined objects into the store by rename (one already there is the same
+    object, so replacing it is harmless), packs before their indexes so no index names a
+    missing pack."""
     loose = [p for p in folder.glob("[0-9a-f][0-9a-f]/*") if not p.name.startswith("tmp_")]
     packs = sorted(folder.glob("pack/pack-*"), key=lambda p: p.suffix == ".idx")
     for path in loose + packs:
         target = objects / path.relative_to(folder)
-        if target.exists():
-            continue
         try:
             os.replace(path, target)
         except FileNotFoundError:  # its fan-out folder is not there yet

@@ -7,6 +7,7 @@ untracked files (a root commit), W's own tree the tracked work tree. `git stash 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -159,7 +160,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, fits: Callable[[int, int],
     if untracked_left_out:
         cap.notes.append(untracked_left_out)
 
-    with repo.quarantine(), repo.temp_index(seed=True) as index:
+    with repo.temp_index(seed=True) as index:
         wanted = not untracked_left_out and settings.include_untracked is not False
         entries = repo.status("--ignore-submodules=none", *([] if wanted else ["--untracked-files=no"]), index=index)
         unmerged = [e.path for e in entries if e.kind == "u"]
@@ -196,14 +197,17 @@ def capture(repo: Repo, settings: config.Snapshot, *, fits: Callable[[int, int],
         cap.size_to_hash = sum(sizes[p] for p in changed + untracked if p in sizes)
         if fits and not fits(len(changed) + len(untracked), cap.size_to_hash):
             raise TooBig(ref, len(changed) + len(untracked), cap.size_to_hash)
-        if unmerged:
-            # write-tree refuses conflict stages: save the work-tree files, markers and all.
-            repo.update_index(index, unmerged, add=False)
-        cap.index_tree = repo.write_tree(index)
-        repo.update_index(index, changed, add=False)
-        cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
-        cap.untracked = untracked
-        cap.untracked_tree = _untracked_tree(repo, untracked)
+        # Much to hash: into a quarantine, so a save that fails half-way (a full disk) leaves
+        # nothing behind. A small save skips it (a rename per object; its garbage is small).
+        with repo.quarantine() if cap.size_to_hash >= QUARANTINE_FROM else contextlib.nullcontext():
+            if unmerged:
+                # write-tree refuses conflict stages: save the work-tree files, markers and all.
+                repo.update_index(index, unmerged, add=False)
+            cap.index_tree = repo.write_tree(index)
+            repo.update_index(index, changed, add=False)
+            cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
+            cap.untracked = untracked
+            cap.untracked_tree = _untracked_tree(repo, untracked)
     cap.notes[:0] = _in_progress(repo, unmerged)
     return cap
 
@@ -243,6 +247,7 @@ LEFT_OUT_LARGE = "over snapshot.max_file_mb"
 # One snapshot hashes at most this many times max_file_mb in all (500 MiB by default): a
 # session end must not turn a stray dump folder into gigabytes of objects.
 TOTAL_FILES_MB = 10
+QUARANTINE_FROM = 8 << 20
 # Hashing stops short of a full disk: at least this share of it (at most 1 GiB) stays free.
 FREE_SHARE = 0.05
 

@@ -167,7 +167,7 @@ def test_13_6_a_failed_save_removes_the_objects_it_wrote(disk: Path) -> None:
     git(repo, "config", "filter.grow.clean", "head -c 60000000 /dev/urandom")
     before = _objects(repo)
     for n in range(5):
-        write(repo / f"small{n}.txt", f"{n} {os.urandom(8).hex()}\n")
+        write(repo / f"part{n}.bin", os.urandom(2 << 20))  # 10 MiB: fits, and is worth cleaning up
     write(repo / "z.grow", "tiny on disk\n")
     proc = gitend("hook", cwd=repo, input=payload(repo))
     assert proc.returncode == 0 and "No space left" in proc.stderr, proc.stderr
