@@ -286,8 +286,10 @@ def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
     moved = plan.collisions + _unsaved(repo, plan, saved, touched)
     backup = move_aside(repo, moved) if moved else None
     hidden = [p for p in moved if p in plan.hidden]
-    if hidden:  # the edit is in the backup now: let git write these files again
-        repo.git("update-index", "-z", "--no-assume-unchanged", "--no-skip-worktree", "--stdin", input=zjoin(hidden))
+    for flag in ("--no-assume-unchanged", "--no-skip-worktree") if hidden else ():
+        # The edit is in the backup now: let git write these files again. One flag a call:
+        # update-index applies only the first of the two.
+        repo.git("update-index", "-z", flag, "--stdin", input=zjoin(hidden))
     if plan.scope is None:
         repo.git("reset", "-q", "--hard")
     else:  # only these paths' staging goes back to HEAD's; their files are written next

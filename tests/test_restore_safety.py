@@ -226,3 +226,20 @@ def test_12_8_on_a_terminal_the_choice_is_offered(tmp_path: Path, remote: Path) 
     assert code == 0, shown
     assert shown.index("evil-box") < shown.index("colleague-box")  # newest first, numbered
     assert (fresh / "a.txt").read_text() == "a colleague's work\n"
+
+
+@pytest.mark.parametrize("paths", [(), ("--", "b.txt")])
+def test_review_force_over_a_skip_worktree_edit_clears_the_flag_and_leaves_no_stray_files(
+        repo: Path, paths: tuple[str, ...]) -> None:
+    """git's update-index applies only the first of --no-assume-unchanged and --no-skip-worktree:
+    a skip-worktree file stayed hidden, reset --hard left it out, and the apply wrote a stray
+    `b.txt.stash.XXXXXX` beside it (whole restore) or a change git status never shows (paths)."""
+    snapshot_of_b(repo)
+    git(repo, "update-index", "--skip-worktree", "b.txt")
+    write(repo / "b.txt", "edited behind git's back\n")
+    code, _, err = restore(repo, "latest", "--force", *paths)
+    assert code == 0, err
+    assert backed_up(repo)["b.txt"] == b"edited behind git's back\n"
+    assert (repo / "b.txt").read_text() == "b from the snapshot\n"
+    assert git(repo, "ls-files", "-v", "b.txt") == "H b.txt\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == " M b.txt\n"
