@@ -125,6 +125,10 @@ def test_12_4_show_untracked_files_no_is_respected_and_said(repo: Path) -> None:
     hook(repo)
     assert git(repo, "ls-tree", "-r", "--name-only", "wip/main^3") == ""
     assert "status.showUntrackedFiles=no" in git(repo, "log", "-1", "--format=%B", "wip/main")
+    write(repo / ".gitend.yaml", "snapshot: {include_untracked: always}\n")  # a repository cannot overrule it
+    proc = gitend("hook", cwd=repo, input=payload(repo, session_id="again"))
+    assert "only your own config may set 'snapshot.include_untracked: always'" in proc.stderr
+    assert "secret.key" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main^3")
 
 
 # -- 13.6: a session end never fills the disk ------------------------------------
