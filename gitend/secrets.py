@@ -8,6 +8,10 @@ How a scan works: each rule's regexes run over the whole text. They start with a
 which Python's `re` finds at `str.find` speed; keyword rules run against `text.lower()` to get that
 speed case-insensitively. Each candidate must pass its rule's validator and the placeholder filter.
 Where candidates overlap, the rule that comes first in `_RULES` wins (provider rules before generic).
+A short text runs only the rules whose required literal start (`Rule.hints`) it contains. Base64 that
+decodes to text is decoded (twice at most, 1 MB in all) and scanned; a secret found inside is
+reported on the base64 that holds it. Recall and false alarms are measured on the corpus in
+tests/data/secrets/ (`python -m tests.data.secrets.report`).
 """
 from __future__ import annotations
 
