@@ -135,6 +135,8 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot, scope: list[str] | None = Non
             if prefix in tracked and not is_last and path in untracked:
                 plan.under_tracked_file.append(path)  # no way to write it but over a tracked file
                 break
+            if prefix in tracked and not is_last and on_disk.is_symlink():
+                break  # what lies beyond a symlink is not in the work tree: git writes no file there
             if prefix in tracked or not os.path.lexists(on_disk):
                 continue
             if is_last and prefix in tracked_dirs and _emptied_by_snapshot(repo, plan, prefix, tracked):

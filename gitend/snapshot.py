@@ -250,9 +250,15 @@ LEFT_OUT_LARGE = "over snapshot.max_file_mb"
 # One snapshot hashes at most this many times max_file_mb in all (500 MiB by default): a
 # session end must not turn a stray dump folder into gigabytes of objects.
 TOTAL_FILES_MB = 10
-QUARANTINE_FROM = 8 << 20
 # Hashing stops short of a full disk: at least this share of it (at most 1 GiB) stays free.
 FREE_SHARE = 0.05
+# From this much to hash, objects go through a quarantine (see capture).
+QUARANTINE_FROM = 8 << 20
+
+
+def _on_disk(size: int, block: int) -> int:
+    """What a loose object of a `size`-byte file takes at most: whole blocks."""
+    return -(-(size + 64) // block) * block
 
 
 def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], cap: Capture) -> set[str]:
@@ -266,22 +272,19 @@ def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], c
     cap_total = TOTAL_FILES_MB * settings.max_file_mb * 1024 * 1024
     block = disk.f_frsize or 4096
     total = sum(sizes.values())
-    used = sum(-(-(size + 64) // block) * block for size in sizes.values())
+    used = sum(_on_disk(size, block) for size in sizes.values())
     over: set[str] = set()
     for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
         if total <= cap_total and used <= room:
             break
-        why = (f"over the {human_mib(cap_total)} one snapshot hashes in all ({TOTAL_FILES_MB} x snapshot.max_file_mb)"
-               if total > cap_total else f"not enough free disk space: {human_mib(max(room, 0))} to spare")
+        why = (f"over the {message.human_size(cap_total)} one snapshot hashes in all "
+               f"({TOTAL_FILES_MB} x snapshot.max_file_mb)" if total > cap_total
+               else f"not enough free disk space: {message.human_size(max(room, 0))} to spare")
         cap.left_out.append((path, sizes[path], why))
         over.add(path)
         total -= sizes[path]
-        used -= -(-(sizes[path] + 64) // block) * block
+        used -= _on_disk(sizes[path], block)
     return over
-
-
-def human_mib(size: float) -> str:
-    return f"{size / 1048576:.0f} MiB"
 
 
 def _untracked_tree(repo: Repo, paths: list[str]) -> str:

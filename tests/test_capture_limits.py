@@ -125,6 +125,10 @@ def test_12_4_show_untracked_files_no_is_respected_and_said(repo: Path) -> None:
     hook(repo)
     assert git(repo, "ls-tree", "-r", "--name-only", "wip/main^3") == ""
     assert "status.showUntrackedFiles=no" in git(repo, "log", "-1", "--format=%B", "wip/main")
+    write(repo / ".gitend.yaml", "snapshot: {include_untracked: always}\n")  # a repository cannot overrule it
+    proc = gitend("hook", cwd=repo, input=payload(repo, session_id="again"))
+    assert "only your own config may set 'snapshot.include_untracked: always'" in proc.stderr
+    assert "secret.key" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main^3")
 
 
 # -- 13.6: a session end never fills the disk ------------------------------------
@@ -184,5 +188,5 @@ def test_13_6_the_total_hashed_in_one_save_is_capped(repo: Path) -> None:
     saved = [p for p in git(repo, "ls-tree", "-r", "--name-only", "wip/main^3").split() if p.endswith(".bin")]
     assert 0 < len(saved) < 12
     message = git(repo, "log", "-1", "--format=%B", "wip/main")
-    assert "10 MiB" in message and "max_file_mb" in message
+    assert "10.0 MiB" in message and "max_file_mb" in message
     assert all(f"part{n:02}.bin" in message for n in range(12) if f"part{n:02}.bin" not in saved)

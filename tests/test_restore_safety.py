@@ -243,3 +243,24 @@ def test_review_force_over_a_skip_worktree_edit_clears_the_flag_and_leaves_no_st
     assert (repo / "b.txt").read_text() == "b from the snapshot\n"
     assert git(repo, "ls-files", "-v", "b.txt") == "H b.txt\n"
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == " M b.txt\n"
+
+
+@pytest.mark.parametrize("paths", [(), ("--", "d")])
+def test_review_force_never_moves_a_file_beyond_a_tracked_symlink(
+        repo: Path, tmp_path: Path, paths: tuple[str, ...]) -> None:
+    """The snapshot changed d/x.txt; HEAD has since made `d` a symlink to a folder outside the
+    repository. The file there is not in the work tree: --force used to move it into the backup."""
+    write(repo / "d" / "x.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "d")
+    write(repo / "d" / "x.txt", "x from the snapshot\n")
+    hook(repo)
+    git(repo, "checkout", "-q", "--", "d")
+    outside = write(tmp_path / "elsewhere" / "x.txt", "not the repository's\n").parent
+    git(repo, "rm", "-rq", "d")
+    (repo / "d").symlink_to(outside)
+    git(repo, "add", "d")
+    git(repo, "commit", "-qm", "d is a link now")
+    restore(repo, "latest", "--force", *paths)
+    assert (outside / "x.txt").read_text() == "not the repository's\n"
+    assert "d/x.txt" not in backed_up(repo)
