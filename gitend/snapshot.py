@@ -277,6 +277,8 @@ def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], c
     for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
         if total <= cap_total and used <= room:
             break
+        from gitend import message  # only when something is left out: see take()
+
         why = (f"over the {message.human_size(cap_total)} one snapshot hashes in all "
                f"({TOTAL_FILES_MB} x snapshot.max_file_mb)" if total > cap_total
                else f"not enough free disk space: {message.human_size(max(room, 0))} to spare")
