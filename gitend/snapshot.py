@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from gitend import config, lock, message, paths, transcript
+from gitend import config, lock, paths
 from gitend.errors import GitendError
 from gitend.git import FALLBACK_IDENT, Commit, Repo, quote_path, show_bytes, zsplit
 
@@ -64,6 +64,9 @@ def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str |
                 return Taken("nothing to save: no uncommitted changes", existing)
             if cap.previous and unchanged_since_previous(repo, cap):
                 return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
+            # Only when there is something to save: SessionStart's checks never load the secret scanner.
+            from gitend import message, transcript
+
             session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
             sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
             size = message.human_size(sum(s for _, s, _ in cap.left_out))
@@ -274,6 +277,8 @@ def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], c
     for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
         if total <= cap_total and used <= room:
             break
+        from gitend import message  # only when something is left out: see take()
+
         why = (f"over the {message.human_size(cap_total)} one snapshot hashes in all "
                f"({TOTAL_FILES_MB} x snapshot.max_file_mb)" if total > cap_total
                else f"not enough free disk space: {message.human_size(max(room, 0))} to spare")
@@ -537,6 +542,8 @@ class NotOwn(GitendError):
     whatever the pusher wrote (a colleague's work, or a commit dated 2099 with a hook in it)."""
 
     def __init__(self, branch: str, prefix: str, others: list[Snapshot]) -> None:
+        from gitend import message
+
         self.others = others
         self.headline = f"no snapshots of {branch} from this clone, only other machines' fetched ones"
         listing = "; ".join(f"{s.name} (machine {fetched_machine(s.ref, prefix)}, {s.created[:16].replace('T', ' ')}: "
