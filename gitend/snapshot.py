@@ -360,9 +360,16 @@ def not_in_work_tree(repo: Repo, prefix: str) -> Snapshot | None:
     """The branch's newest snapshot when the work tree has lost its changes (say `git reset
     --hard` outside Claude): taken on the current HEAD, some of its changes undone (back to the
     base), none edited further. Committed work (HEAD moved) and work going on are not flagged.
-    A few git calls, and only when such a snapshot exists."""
+    A few git calls, and only when such a snapshot exists and git has written the index since."""
     head = repo.head()
     ref = wip_ref(prefix, branch_name(repo, head.ref))
+    try:
+        # `git reset --hard`, `checkout`, `stash` and `clean`-then-`add` all rewrite the index: an
+        # index untouched since the snapshot (a loose ref's time) means no git command undid it.
+        if (repo.git_dir / "index").stat().st_mtime_ns <= (repo.common_dir / ref).stat().st_mtime_ns:
+            return None
+    except OSError:
+        pass  # no index, or a packed ref: look properly
     refs = repo.refs(*[r for r in (head.ref, ref) if r])
     head_sha = refs.get(head.ref) if head.ref else head.sha
     tip = _tip(repo, ref, refs.get(ref)) if ref in refs else None
