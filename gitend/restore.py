@@ -506,8 +506,12 @@ def _resplit(repo: Repo, plan: Plan, conflicted: list[str]) -> list[str]:
     to_unstage = sorted(unstaged - staged - skip)
     if to_unstage:
         repo.git("reset", "-q", "--", *to_unstage)
-    if to_stage:
-        # Not `git add`: a staged deletion or rename leaves a path that is in neither the
-        # index nor the work tree, which `git add` refuses as a pathspec matching nothing.
-        repo.git("update-index", "-z", "--add", "--remove", "--stdin", input=zjoin(to_stage))
+    # Not `git add`, which refuses a staged deletion's path as a pathspec matching nothing; and
+    # deletions by --force-remove, since a folder may stand where the file was (--remove refuses).
+    gone = [p for p in to_stage if p in plan.deleted]
+    kept = [p for p in to_stage if p not in plan.deleted]
+    if gone:
+        repo.git("update-index", "-z", "--force-remove", "--stdin", input=zjoin(gone))
+    if kept:
+        repo.git("update-index", "-z", "--add", "--remove", "--stdin", input=zjoin(kept))
     return sorted((staged & unstaged) - skip)

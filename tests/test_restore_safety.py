@@ -299,3 +299,21 @@ def test_review_restore_never_writes_into_a_nested_repository(repo: Path) -> Non
     assert code == 1 and "vendor" in err and "repository" in err, err
     assert state(repo) == before
     assert (nested / "lib.txt").read_text() == "uncommitted work there\n"
+
+
+def test_review_conflicting_merge_with_a_staged_file_replaced_by_a_folder_names_the_conflicts(repo: Path) -> None:
+    """The snapshot staged c.txt's deletion and a folder c.txt/ in its place; restoring onto a
+    moved HEAD that conflicts used to die with "update-index failed: c.txt: is a directory"."""
+    git(repo, "rm", "-q", "c.txt")
+    write(repo / "c.txt" / "inner.txt", "inner\n")
+    git(repo, "add", "c.txt/inner.txt")
+    write(repo / "a.txt", "1\nmine\n3\n")
+    hook(repo)
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-fdq")
+    write(repo / "a.txt", "1\ntheirs\n3\n")
+    git(repo, "commit", "-qam", "conflicting")
+    code, _, err = restore(repo, "latest")
+    assert code == 1 and "conflicts in a.txt" in err and "update-index" not in err, err
+    status = git(repo, "status", "--porcelain", "--no-renames").splitlines()
+    assert "UU a.txt" in status and "D  c.txt" in status and "A  c.txt/inner.txt" in status, status
