@@ -126,6 +126,13 @@ def report(ended: list[Ended], cpu_s: float) -> str:
             f"({cpu_s / len(ended) * 1000:.0f} ms per session)")
 
 
+def budget_limit(cpu_s: float) -> float:
+    """The session-end budget where the cores can give the hooks their CPU in half of it; else
+    what the machine's CPU explains plus the budget."""
+    cpu_bound_s = cpu_s / (os.cpu_count() or 1)
+    return BUDGET_S if cpu_bound_s < BUDGET_S / 2 else cpu_bound_s + BUDGET_S
+
+
 @pytest.mark.parametrize("sessions", [SESSIONS, pytest.param(150, marks=pytest.mark.slow)])
 def test_sessions_ending_at_once_in_50_worktrees(tmp_path: Path, hermetic: Path, sessions: int) -> None:
     pushes = tmp_path / "pushes.log"
@@ -153,8 +160,7 @@ def test_sessions_ending_at_once_in_50_worktrees(tmp_path: Path, hermetic: Path,
     # Where the cores can give all of it in half the budget, every hook must finish within the
     # budget; where they cannot (2 cores), no hook may take longer than the machine's CPU
     # explains, which still catches convoys on a lock, serial workers and hangs.
-    cpu_bound_s = cpu_s / (os.cpu_count() or 1)
-    limit = BUDGET_S if cpu_bound_s < BUDGET_S / 2 else cpu_bound_s + BUDGET_S
+    limit = budget_limit(cpu_s)
     assert max(e.elapsed for e in ended) < limit, f"over {limit:.2f} s: {timing}"
 
     for worktree in worktrees:
@@ -182,13 +188,17 @@ def test_sessions_ending_together_in_one_worktree_take_turns(tmp_path: Path, her
     git(tmp_path, "clone", "-q", str(bare_remote(tmp_path / "project.git")), str(repo))
     write(repo / "README.md", "edited\n")
     write(repo / "new.txt", "new\n")
+    busy = busy_cpu_s()
     ended = end_sessions(machine, [(f"s{i}", repo) for i in range(5)], spread_s=0.0)
+    cpu_s = busy_cpu_s() - busy
     assert all(e.returncode == 0 for e in ended), [e.stderr for e in ended]
     assert sum("saved" in e.stdout for e in ended) == 1
     # The others find the state saved, or, kept waiting too long, leave it to the worker.
     assert all("nothing new to save" in e.stdout or "the background worker saves it" in e.stdout
                for e in ended if "saved" not in e.stdout), [e.stdout for e in ended]
-    assert max(e.elapsed for e in ended) < BUDGET_S, [round(e.elapsed, 2) for e in ended]
+    # Waiting hooks give up after the lock wait: none takes longer than the budget plus what the
+    # machine's CPU explains (a busy 2-core machine stretches every hook alike), as in the test above.
+    assert max(e.elapsed for e in ended) < budget_limit(cpu_s), report(ended, cpu_s)
     machine.wait_for_worker()
     assert machine.status()["pending"] == []
     assert len(json.loads(machine.gitend("list", "--json", cwd=repo).stdout)) == 1  # the same state, saved once
