@@ -77,6 +77,9 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
         lines += _install_config(previous.get("config"), record)
         if target is not None:
             lines += _set_memory_repo(str(target), record)
+        else:
+            target = _configured_dotfile_repo()
+        if target is not None:
             lines += _install_pre_push(Repo.find(target), command, record)
             if previous.get("pre_push") and previous["pre_push"]["path"] != record["pre_push"]["path"]:
                 lines += _uninstall_pre_push(previous["pre_push"])  # memory.repo moved: one hook, not two
@@ -85,6 +88,15 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
     finally:
         _save_record(record)
     return lines
+
+
+def _configured_dotfile_repo() -> Path | None:
+    """memory.repo from the config, when it is a repository: it gets the pre-push hook too."""
+    try:
+        repo = config.load(None).memory.repo
+        return Repo.find(os.path.expanduser(repo)).root if repo else None
+    except GitendError:
+        return None  # doctor reports a broken config or a missing dotfile repo
 
 
 def uninstall(settings: str | None) -> list[str]:
