@@ -44,6 +44,7 @@ class Push:
     background: bool = True
     skip_reasons: tuple[str, ...] = ("clear",)
     timeout_s: float = 60.0
+    host: str | None = None  # this machine's name on remotes (null: its host name)
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,22 @@ _LIMITS = {
     "snapshot.max_file_mb": (lambda v: 0 < v <= 1 << 20, "greater than 0 and at most 1048576"),
     "push.timeout_s": (lambda v: 0 < v <= 3600, "greater than 0 and at most 3600"),
     "review.on_finding": (lambda v: v in ("hold", "redact"), "'hold' or 'redact'"),
+    "review.allow": (lambda v: all(map(_is_regex, v)), "a list of valid regular expressions"),
+    "push.host": (lambda v: v is None or re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}", v) is not None,
+                  "a machine name of letters, digits, '.', '_' and '-'"),
     "transcript.head_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
     "transcript.tail_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
     "memory.path": (lambda v: v.strip("/") != "" and ".." not in Path(v).parts and not Path(v).is_absolute(),
                     "a relative folder inside the dotfile repo"),
 }
+
+
+def _is_regex(rule: str) -> bool:
+    try:
+        re.compile(rule)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
 
 
 _SHORT = reprlib.Repr()
