@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hook_latency import RAW_PLUMBING, build_transcript, sh
 
-from gitend import lock, paths, queue
+from gitend import lock, paths
 
 BUDGET_S = 1.5
 PER_DIR = 100
@@ -119,7 +119,7 @@ def timed(command: list[str], cwd: Path, stdin: bytes | None, reset: list[str], 
 def wait_for_worker(timeout_s: float = 120) -> None:
     """Until the detached worker has taken the handed-over snapshot and let go of its lock."""
     deadline = time.monotonic() + timeout_s
-    while any(queue.folder().glob("*.json")) or lock.held_elsewhere(paths.state_dir() / "worker.lock"):
+    while any(paths.queue_dir().glob("*.json")) or lock.held_elsewhere(paths.state_dir() / "worker.lock"):
         if time.monotonic() > deadline:
             raise SystemExit(f"the worker did not finish within {timeout_s:g} s; see `gitend status`")
         time.sleep(0.02)

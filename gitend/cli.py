@@ -6,19 +6,13 @@ exits 0 whatever happens, unless --strict.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from gitend import __version__, config, log, paths
+from gitend import __version__, log, paths
 from gitend.errors import GitendError
-from gitend.output import error, paint
-
-if TYPE_CHECKING:
-    from gitend.git import Repo
-    from gitend.snapshot import Snapshot
+from gitend.output import error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,38 +121,45 @@ def _traceback() -> str:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "list":
-        return _list(args.directory, all_branches=args.all, as_json=args.json)
-    if args.command == "show":
-        return _show(args.directory, args.snapshot)
+    # Each command's module is imported when it runs: `gitend hook` pays for none of them.
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    if args.command in ("list", "show"):
+        from gitend.commands import browse
+
+        if args.command == "show":
+            return browse.show(args.directory, args.snapshot)
+        return browse.list_snapshots(args.directory, all_branches=args.all, as_json=args.json)
     if args.command == "restore":
-        from gitend import restore
+        from gitend.commands import restore
 
         return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
     if args.command == "status":
-        from gitend import status
+        from gitend.commands import status
 
-        report = status.collect()
-        print(json.dumps(report, indent=2) if args.json else "\n".join(status.render(report)))
-        return 0
+        return status.run(as_json=args.json)
     if args.command == "push":
-        from gitend import worker
+        from gitend import jobs
 
-        return worker.run_now(progress=lambda line: print(line, flush=True))
+        return jobs.run_now(progress)
     if args.command == "memory":
-        from gitend import worker
+        from gitend import memsync
 
-        return worker.pull(args.directory, progress=lambda line: print(line, flush=True))
+        memsync.pull_project(args.directory, progress)
+        return 0
     if args.command == "review":
-        from gitend import review
+        from gitend.commands import review
 
         if args.pre_push:
             return review.pre_push(args.pre_push[0], args.pre_push[1], sys.stdin.buffer)
         return review.interactive()
     if args.command == "scan":
-        return _scan(args.paths, as_json=args.json)
+        from gitend.commands import scan
+
+        return scan.run(args.paths, as_json=args.json)
     if args.command in ("install", "uninstall"):
-        from gitend import install
+        from gitend.commands import install
 
         if args.command == "uninstall":
             lines = install.uninstall(settings=args.settings)
@@ -167,11 +168,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(lines))
         return 0
     if args.command == "demo":
-        from gitend import demo
+        from gitend.commands import demo
 
         return demo.run(keep=args.keep)
     if args.command == "doctor":
-        from gitend import doctor
+        from gitend.commands import doctor
 
         return doctor.run()
     if args.command == "_worker":
@@ -208,93 +209,3 @@ def _hook(*, strict: bool) -> int:
         # One line on stderr (Claude Code shows only the first); the rest is in the log.
         print(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})", file=sys.stderr)
     return 1 if strict and outcome.problems else 0
-
-
-def _open(directory: str) -> tuple[Repo, config.Config]:
-    from gitend.git import Repo
-
-    repo = Repo.find(directory)
-    return repo, config.load(repo.root)
-
-
-def _list(directory: str, *, all_branches: bool, as_json: bool) -> int:
-    from gitend import snapshot
-
-    repo, cfg = _open(directory)
-    prefix = cfg.snapshot.branch_prefix
-    branch = snapshot.branch_name(repo, repo.head().ref)
-    # Local WIP branches first, so a snapshot also fetched is listed under its local name.
-    refs = snapshot.all_refs(repo, prefix) if all_branches else snapshot.branch_refs(repo, prefix, branch)
-    unique: dict[str, Snapshot] = {}
-    for ref in refs:
-        for snap in snapshot.chain(repo, ref):
-            unique.setdefault(snap.commit.sha, snap)
-    snaps = sorted(unique.values(), key=lambda s: (-s.commit.committer_time, s.ref, s.position))
-    if as_json:
-        print(json.dumps([_as_json(repo, snap) for snap in snaps], indent=2))
-        return 0
-    if not snaps:
-        where = "any WIP branch" if all_branches else f"{prefix}{branch}"
-        print(f"no snapshots on {where}" + ("" if all_branches else " (`gitend list --all` shows every branch)"))
-        return 0
-    width = max(len(s.name) for s in snaps)
-    for snap in snaps:
-        print(f"{paint(snap.commit.sha[:10], 'yellow')}  {snap.name:<{width}}  {snap.created[:16].replace('T', ' ')}"
-              f"  {snap.reason:<17} {snap.subject}")
-    return 0
-
-
-def _as_json(repo: Repo, snap: Snapshot) -> dict[str, object]:
-    from gitend import snapshot
-
-    return {
-        "commit": snap.commit.sha,
-        "ref": snap.ref,
-        "name": snap.name,
-        "branch": snap.branch,
-        "session_id": snap.session_id,
-        "reason": snap.reason,
-        "created": snap.created,
-        "subject": snap.subject,
-        "base": snap.base,
-        "files": snapshot.changed_files(repo, snap),
-    }
-
-
-def _scan(targets: list[str], *, as_json: bool) -> int:
-    import os
-
-    from gitend import secrets
-
-    for target in targets:
-        if not os.path.exists(target):
-            raise GitendError(f"{target} does not exist")
-    try:
-        findings = secrets.scan_paths(targets)
-    except OSError as exc:
-        raise GitendError(f"cannot read {exc.filename}: {exc.strerror}") from None
-    if as_json:
-        print(json.dumps([f.to_dict() for f in findings], indent=2))
-    else:
-        for f in findings:
-            print(f"{f.path}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {f.excerpt.strip()}")
-        print(f"{len(findings)} possible secret(s) found" if findings else "no secrets found",
-              file=sys.stderr if findings else sys.stdout)
-    return 1 if findings else 0
-
-
-def _show(directory: str, spec: str) -> int:
-    from gitend import snapshot
-
-    repo, cfg = _open(directory)
-    snap = snapshot.find(repo, spec, cfg.snapshot.branch_prefix)
-    rows = [("commit", snap.commit.sha), ("name", snap.name), ("session", snap.session_id),
-            ("reason", snap.reason), ("created", snap.created), ("branch", snap.branch),
-            ("base", snap.base or "none (HEAD was unborn)")]
-    for key, value in rows:
-        print(f"{paint(f'{key:<8}', 'bold')} {value}")
-    print()
-    print("\n".join(f"    {line}" for line in snap.commit.message.rstrip("\n").split("\n")))
-    for title, diff in snapshot.diff_stats(repo, snap):
-        print(f"\n{paint(title, 'bold')}\n{diff}")
-    return 0

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import reprlib
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,9 +211,6 @@ def load(repo_root: Path | None = None) -> Config:
     return Config(**{name: SECTIONS[name](**values[name]) for name in SECTIONS}, sources=tuple(sources))
 
 
-def as_dict(config: Config) -> dict[str, dict[str, Any]]:
-    """Plain data, as YAML would hold it (lists, not tuples)."""
-    def plain(value: Any) -> Any:
-        return list(value) if isinstance(value, tuple) else value
-
-    return {name: {k: plain(v) for k, v in dataclasses.asdict(getattr(config, name)).items()} for name in SECTIONS}
+def host() -> str:
+    """This machine's name, as it appears in file and branch names."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"

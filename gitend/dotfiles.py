@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import config, memory, paths, snapshot
+from gitend import config, paths
 from gitend.errors import GitendError
 from gitend.git import GitError, Repo, zsplit
 
@@ -31,6 +32,17 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+def conflict_copy(rel: str, taken: set[str], *, host_name: str | None = None, now: float | None = None) -> str:
+    """`<stem>.conflict-<host>-<UTC time>.md` beside the note, not in `taken` (which it joins)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    stem = rel[:-3] if rel.lower().endswith(".md") else rel
+    copy, n = f"{stem}.conflict-{host_name or config.host()}-{stamp}.md", 2
+    while copy in taken:
+        copy, n = f"{stem}.conflict-{host_name or config.host()}-{stamp}-{n}.md", n + 1
+    taken.add(copy)
+    return copy
+
+
 def open_repo(path: str) -> tuple[Repo, str]:
     """The dotfile repo and its checked-out branch, if it is in a state gitend may work in."""
     expanded = Path(path).expanduser()
@@ -38,7 +50,7 @@ def open_repo(path: str) -> tuple[Repo, str]:
         raise GitendError(f"memory.repo {expanded} does not exist; clone your dotfile repository there "
                           "(or run `gitend install --dotfiles DIR --remote URL`)")
     repo = Repo.find(expanded)
-    marker = next((what for name, what in snapshot.IN_PROGRESS.items() if (repo.git_dir / name).exists()), None)
+    marker = repo.in_progress()
     if marker:
         raise GitendError(f"the dotfile repo {repo.root} is in the middle of {marker}; finish or abort it "
                           "(e.g. git rebase --abort) and gitend will retry")
@@ -178,13 +190,9 @@ def _push(repo: Repo, remote: str, refspec: str, timeout: float, env: dict[str, 
 # -- rebasing in a private worktree ----------------------------------------------
 
 
-def _worktree_root() -> Path:
-    return paths.state_dir() / "worktrees"
-
-
 def _remove_stale_worktrees(repo: Repo) -> None:
     """Worktrees of killed runs: remove them, so no rebase is ever left half-done."""
-    root = _worktree_root()
+    root = paths.worktrees_dir()
     for path in root.glob("*") if root.is_dir() else []:
         pid = path.name.rsplit("-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid():
@@ -194,7 +202,7 @@ def _remove_stale_worktrees(repo: Repo) -> None:
 
 
 def _rebase(repo: Repo, upstream: str, folder: str, outcome: Outcome) -> str:
-    root = _worktree_root()
+    root = paths.worktrees_dir()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{os.urandom(4).hex()}-{os.getpid()}"
     repo.git("worktree", "add", "--quiet", "--detach", str(path), "HEAD")
@@ -223,7 +231,7 @@ def _merge_keeping_both(private: Repo, upstream: str, outcome: Outcome, env: dic
     for path in zsplit(private.git("diff", "--name-only", "-z", "--diff-filter=U")):
         stages = {line.split()[2] for line in private.text("ls-files", "-u", "--", path).splitlines()}
         if "2" in stages and "3" in stages:
-            copy = memory.conflict_copy(path, taken)
+            copy = conflict_copy(path, taken)
             (private.root / copy).write_bytes(private.git("show", f":2:{path}"))
             (private.root / path).write_bytes(private.git("show", f":3:{path}"))
             private.git("add", "--", path, copy)

@@ -151,6 +151,22 @@ def _parse_commit(sha: str, raw: bytes) -> Commit:
 
 
 @dataclass(frozen=True)
+class StatusEntry:
+    """One record of `git status --porcelain=v2`."""
+
+    kind: str  # "1" ordinary, "u" unmerged, "?" untracked
+    xy: str  # staged and unstaged status letters, "." for none
+    submodule: str  # "N..." or "S<commit changed><modified><untracked>"
+    path: str
+
+
+IN_PROGRESS = {
+    "MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",
+    "rebase-merge": "a rebase", "rebase-apply": "a rebase or am", "BISECT_LOG": "a bisect",
+}
+
+
+@dataclass(frozen=True)
 class Head:
     ref: str | None  # "refs/heads/main", None when detached
     sha: str | None  # the detached commit; for a branch, look the ref up
@@ -212,6 +228,24 @@ class Repo:
 
     def text(self, *args: str, **kwargs: object) -> str:
         return os.fsdecode(self.git(*args, **kwargs)).strip()  # type: ignore[arg-type]
+
+    def status(self, *options: str, index: Path | None = None) -> list[StatusEntry]:
+        """`git status --porcelain=v2`, untracked files listed one by one (renames as delete and add)."""
+        out = self.git("status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames", *options,
+                       index=index)
+        entries = []
+        for record in zsplit(out):
+            kind = record[0]
+            if kind in ("1", "u"):
+                fields = record.split(" ", 8 if kind == "1" else 10)
+                entries.append(StatusEntry(kind, fields[1], fields[2], fields[-1]))
+            elif kind == "?":
+                entries.append(StatusEntry(kind, "??", "N...", record[2:]))
+        return entries
+
+    def in_progress(self) -> str | None:
+        """The operation (a merge, a rebase, ...) this work tree is in the middle of, if any."""
+        return next((what for marker, what in IN_PROGRESS.items() if (self.git_dir / marker).exists()), None)
 
     # -- refs ---------------------------------------------------------------
 

@@ -2,10 +2,25 @@
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from gitend.secrets import redact
-from gitend.snapshot import Capture
 from gitend.transcript import Session
+
+
+class Capture(Protocol):
+    """What a message tells of a snapshot's capture (snapshot.Capture has it)."""
+
+    branch: str
+    head: str | None
+    staged: list[tuple[str, str]]
+    unstaged: list[tuple[str, str]]
+    untracked: list[str]
+    left_out: list[tuple[str, int]]
+    notes: list[str]
+
+    @property
+    def files(self) -> list[str]: ...
 
 SUBJECT_WIDTH = 72
 PROMPTS_SHOWN = 3

@@ -1,4 +1,4 @@
-"""Terminal output: colour only on a terminal, and never when NO_COLOR is set."""
+"""Terminal output: colour only on a terminal, and never when NO_COLOR is set; questions."""
 from __future__ import annotations
 
 import os
@@ -37,3 +37,11 @@ def _shown(match: re.Match[str]) -> str:
 
 def error(message: str) -> None:
     print(f"{paint('gitend:', 'red', sys.stderr)} {safe(message)}", file=sys.stderr)
+
+
+def ask(question: str) -> str | None:
+    """The answer, lower case; None at the end of input."""
+    try:
+        return input(question).strip().lower()
+    except EOFError:
+        return None

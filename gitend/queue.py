@@ -1,4 +1,5 @@
-"""The durable job spool: one JSON file per job in <state>/queue/, written atomically.
+"""The durable job spool: one JSON file per job in <state>/queue/, written atomically; the
+detached worker that drains it is started here, and the last results are kept here.
 
 A job file is created before the worker starts and deleted only after its work is done, so
 a killed worker or a machine that loses power leaves the job to be done by the next run.
@@ -7,16 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from gitend import files, log, paths
-from gitend.errors import GitendError
+from gitend import files, lock, log, paths
 
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 3600
+KEEP_RESULTS = 20
 
 
 @dataclass
@@ -41,21 +43,8 @@ class Job:
         return self.held is None and self.next_try <= now
 
 
-def folder() -> Path:
-    return paths.state_dir() / "queue"
-
-
-def write_atomic(path: Path, data: Any) -> None:
-    """Write JSON atomically; a full disk is a one-line error and leaves the old file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
-    except OSError as exc:
-        raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
-
-
 def save(job: Job) -> None:
-    write_atomic(folder() / f"{job.id}.json", asdict(job))
+    files.write_json(paths.queue_dir() / f"{job.id}.json", asdict(job))
 
 
 def add(kind: str, target: str, push: bool, **data: Any) -> Job:
@@ -66,13 +55,13 @@ def add(kind: str, target: str, push: bool, **data: Any) -> Job:
 
 
 def remove(job: Job) -> None:
-    (folder() / f"{job.id}.json").unlink(missing_ok=True)
+    (paths.queue_dir() / f"{job.id}.json").unlink(missing_ok=True)
 
 
 def load() -> list[Job]:
     """All jobs, oldest first. A file that cannot be read as a job is set aside, not lost."""
     jobs = []
-    for path in sorted(folder().glob("*.json")):
+    for path in sorted(paths.queue_dir().glob("*.json")):
         try:
             jobs.append(Job(**json.loads(path.read_text(encoding="utf-8"))))
         except FileNotFoundError:
@@ -86,4 +75,51 @@ def load() -> list[Job]:
 
 
 def set_aside() -> list[str]:
-    return sorted(p.name for p in (folder() / "corrupt").glob("*.json"))
+    return sorted(p.name for p in (paths.queue_dir() / "corrupt").glob("*.json"))
+
+
+def spawn_worker() -> None:
+    """Start a worker that outlives Claude Code (new session, no inherited terminal), unless one
+    is at work: it looks at the queue again before it exits, so it takes the new job too, and
+    fifty sessions ending together start one worker, not fifty (each costs ~0.1 s of CPU)."""
+    if lock.held_elsewhere(paths.worker_lock()):
+        return
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.log_file(), "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "gitend", "_worker"], cwd=paths.state_dir(),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
+        )
+
+
+def spawn_worker_if_due(background: bool) -> None:
+    """A hook that finds the worker's lock held starts no worker, trusting the holder to look at
+    the queue again; `gitend push` and `gitend memory pull` do not, so they hand over here."""
+    if background and any(job.due(time.time()) for job in load()):
+        spawn_worker()
+
+
+# -- how the last runs went, for `gitend status` ----------------------------------------------
+
+
+def results() -> list[dict[str, Any]]:
+    return files.read_json(paths.results_file(), [])
+
+
+def record(kind: str, target: str, ok: bool, summary: str) -> None:
+    """Remember the newest result per (kind, target), and when it last went well."""
+    now, previous, kept = time.time(), None, []
+    for r in results():
+        if (r.get("kind"), r.get("target")) == (kind, target):
+            previous = r
+        else:
+            kept.append(r)
+    if ok:
+        last_ok = now
+    elif previous:
+        last_ok = previous.get("time") if previous.get("ok") else previous.get("last_ok")
+    else:
+        last_ok = None
+    kept.insert(0, {"kind": kind, "target": target, "ok": ok, "summary": summary, "time": now,
+                    "last_ok": last_ok if isinstance(last_ok, (int, float)) else None})
+    files.write_json(paths.results_file(), kept[:KEEP_RESULTS])

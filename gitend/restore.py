@@ -1,4 +1,4 @@
-"""`gitend restore`: bring a snapshot back into the work tree, safely.
+"""Bringing a snapshot back into the work tree, safely (`gitend restore` is its command).
 
 Everything is checked before anything is written: local changes and files the restore
 would overwrite make it refuse (naming them) unless --force, which first saves the current
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gitend import config, message, snapshot
+from gitend import config, message, paths, snapshot
 from gitend.errors import GitendError
 from gitend.git import GitError, Repo, zjoin, zsplit
 from gitend.transcript import Session
@@ -87,19 +86,11 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
         for path, entry in untracked.items():
             if path in on_head and path not in plan.deleted:
                 (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
-    plan.in_progress = next((what for marker, what in snapshot.IN_PROGRESS.items()
-                             if (repo.git_dir / marker).exists()), None)
-
-    status = zsplit(repo.git("status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames"))
-    for record in status:
-        kind = record[0]
-        if kind == "1":
-            fields = record.split(" ", 8)
-            submodule_content_only = fields[2].startswith("S") and fields[2][1] == "." and fields[1] == ".M"
-            if not submodule_content_only:
-                plan.local_changes.append(fields[8])
-        elif kind == "u":
-            plan.local_changes.append(record.split(" ", 10)[10])
+    plan.in_progress = repo.in_progress()
+    for entry in repo.status():
+        submodule_content_only = entry.submodule[:2] == "S." and entry.xy == ".M"
+        if entry.kind == "u" or entry.kind == "1" and not submodule_content_only:
+            plan.local_changes.append(entry.path)
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
@@ -179,7 +170,7 @@ def _now_tracked_note(plan: Plan) -> str:
             "the snapshot's version is written over HEAD's as an unstaged change (HEAD's stays in the commit)")
 
 
-def _refusal(plan: Plan) -> str:
+def refusal(plan: Plan) -> str:
     parts = []
     if plan.local_changes:
         parts.append(f"local changes in {', '.join(sorted(plan.local_changes))}")
@@ -204,7 +195,7 @@ def save_current_state(repo: Repo, settings: config.Snapshot, about: str) -> str
 def _backup_folder(repo: Repo) -> Path:
     """A new folder in the git dir for the files --force moves out of the way."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = repo.git_dir / "gitend" / "restore-backup" / stamp
+    folder = paths.restore_backups(repo.git_dir) / stamp
     n = 1
     while folder.exists():
         n += 1
@@ -212,11 +203,11 @@ def _backup_folder(repo: Repo) -> Path:
     return folder
 
 
-def _move_aside(repo: Repo, paths: list[str]) -> Path:
-    """Move `paths` into a backup folder, never delete them: the snapshot --force takes first
+def move_aside(repo: Repo, names: list[str]) -> Path:
+    """Move `names` into a backup folder, never delete them: the snapshot --force takes first
     leaves out ignored files and nested repositories' content."""
     folder = _backup_folder(repo)
-    for path in paths:
+    for path in names:
         target = folder / path
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +249,7 @@ def _write_now_tracked(repo: Repo, plan: Plan) -> None:
         repo.git("checkout-index", "-f", "-z", "--stdin", input=names, index=index)
 
 
-def _apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
+def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
     """Write the snapshot; returns (conflicted paths, notes)."""
     if plan.head is None:
         _unborn_apply(repo, plan.snap)
@@ -312,101 +303,3 @@ def _resplit(repo: Repo, plan: Plan, conflicted: list[str]) -> list[str]:
     if to_stage:
         repo.git("add", "-A", "--", *to_stage)
     return sorted((staged & unstaged) - skip)
-
-
-def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -> int:
-    repo = Repo.find(directory)
-    cfg = config.load(repo.root)
-    prefix = cfg.snapshot.branch_prefix
-    if fetch:
-        _fetch(repo, cfg)
-    try:
-        snap = snapshot.find(repo, spec, prefix)
-    except snapshot.NotFound as exc:
-        remote = _remote(repo, cfg)
-        if fetch or remote is None:
-            raise
-        if not (sys.stdin.isatty() and _ask(f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] ")):
-            raise GitendError(f"{exc}; `gitend restore {spec} --fetch` looks on {remote} too") from None
-        _fetch(repo, cfg)
-        snap = snapshot.find(repo, spec, prefix)
-
-    plan = make_plan(repo, snap)
-    if plan.in_progress:
-        raise GitendError(f"{plan.in_progress} is in progress; finish or abort it before restoring")
-    if plan.head is None and plan.snap.base is not None:
-        raise GitendError(f"this branch has no commits yet and the snapshot was taken on "
-                          f"{plan.snap.base[:10]}; check that commit out first (git checkout {plan.snap.base[:10]})")
-    if plan.under_tracked_file:
-        path = plan.under_tracked_file[0]
-        raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
-                          f"where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file with "
-                          f"`git show {snap.untracked_commit[:10]}:{path}`")
-    if plan.ignored_collisions:
-        raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
-                          "gitend does not save ignored files, so move them away first")
-
-    if dry_run:
-        print("\n".join(describe(plan)))
-        if plan.blocked and force and plan.head is None:
-            print(f"would refuse: {_UNBORN_FORCE}")
-        elif plan.blocked and force:
-            moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
-            print(f"would save the local state first{moved}, then restore (--force): "
-                  + _refusal(plan).removeprefix("refusing to restore over "))
-        elif plan.blocked:
-            print("would refuse: " + _refusal(plan).removeprefix("refusing to restore over "))
-        else:
-            print("nothing else would change; run without --dry-run to restore")
-        return 0
-
-    if plan.blocked:
-        if not force:
-            raise GitendError(_refusal(plan))
-        if plan.head is None:
-            raise GitendError(_UNBORN_FORCE)
-        saved = save_current_state(repo, cfg.snapshot, f"saved by gitend restore before restoring {snap.commit.sha[:10]}")
-        repo.git("reset", "-q", "--hard")
-        if saved:
-            print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")
-        if plan.collisions:
-            folder = _move_aside(repo, plan.collisions)
-            print(f"moved what was in the way ({', '.join(plan.collisions)}) to {folder}")
-
-    conflicted, notes = _apply(repo, plan)
-    counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
-    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head else ""
-    print(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}")
-    for note in notes:
-        print(f"note: {note}")
-    if conflicted:
-        raise GitendError(f"conflicts in {', '.join(conflicted)}: both sides are kept between conflict markers; "
-                          f"resolve them and `git add` (the snapshot stays on {snap.name})")
-    return 0
-
-
-_UNBORN_FORCE = "this branch has no commits yet: commit or move the local files, then restore"
-_BACKUP_PLACE = "<git dir>/gitend/restore-backup/"
-
-
-def _remote(repo: Repo, cfg: config.Config) -> str | None:
-    remotes = repo.text("remote").split()
-    wanted = cfg.snapshot.push_remote or "origin"
-    return wanted if wanted in remotes else None
-
-
-def _fetch(repo: Repo, cfg: config.Config) -> None:
-    remote = _remote(repo, cfg)
-    if remote is None:
-        raise GitendError("no remote to fetch WIP branches from (set snapshot.push_remote, or add an origin)")
-    prefix = cfg.snapshot.branch_prefix
-    print(f"fetching {prefix}* from {remote} ...", file=sys.stderr)
-    repo.git("fetch", "--no-tags", remote, f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*",
-             timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
-
-
-def _ask(question: str) -> bool:
-    try:
-        return input(question).strip().lower() in ("y", "yes")
-    except EOFError:
-        return False

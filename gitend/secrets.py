@@ -668,9 +668,15 @@ def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.path, f.line, f.column))
 
 
-def redact(text: str) -> str:
-    """`text` with each secret replaced by [REDACTED:<rule>]."""
-    return _replace_secrets(text, lambda hit: f"[REDACTED:{hit.rule}]")
+def redact(text: str, findings: Iterable[Finding] | None = None) -> str:
+    """`text` with each secret (with `findings`: every copy of those findings' secrets, others
+    left alone) replaced by [REDACTED:<rule>]. Findings go longest first, so a key block goes
+    whole and a secret inside another goes with it."""
+    if findings is None:
+        return _replace_secrets(text, lambda hit: f"[REDACTED:{hit.rule}]")
+    for f in sorted(findings, key=lambda f: -len(f.secret)):
+        text = text.replace(f.secret, f"[REDACTED:{f.rule}]")
+    return text
 
 
 def mask(text: str) -> str:
@@ -738,7 +744,3 @@ def _extra_hits(text: str) -> list[_Hit]:
                          str(item.description or item.rule_id)))
     return hits
 
-
-def _extra_findings(text: str, path: str) -> list[Finding]:
-    """The optional extra engine's findings alone ([] when it is not installed)."""
-    return _findings(text, path, _extra_hits(text))

@@ -12,17 +12,57 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from gitend import config
+from gitend import config, lock, message, paths, transcript
 from gitend.errors import GitendError
 from gitend.git import FALLBACK_IDENT, Commit, Repo, zsplit
 
-TRAILERS = ("Gitend-Session", "Gitend-Reason", "Gitend-Base", "Gitend-Branch")
-IN_PROGRESS = {
-    "MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",
-    "rebase-merge": "a rebase", "rebase-apply": "a rebase or am", "BISECT_LOG": "a bisect",
-}
+# Another snapshot of this work tree is running (it likely saves the same state): wait this
+# long, a third of the session-end budget, then leave the save to the worker.
+LOCK_WAIT_S = 0.5
+# Hashing more than this does not fit in the 1.5 s budget (bench/scale.py: ~0.12 ms a file,
+# ~250 MB/s): the detached worker takes such a snapshot instead.
+HASH_LIMIT = (2000, 100 << 20)
+
+
+# -- taking one: what the hook and the worker share -------------------------------
+
+
+@dataclass(frozen=True)
+class Taken:
+    summary: str
+    ref: str | None = None  # the WIP branch, when it exists
+    deferred: bool = False  # too much to hash now: the worker takes the snapshot
+
+
+def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str | None, reason: str, *,
+         may_defer: bool = True, lock_wait_s: float = LOCK_WAIT_S) -> Taken:
+    """Save the work tree, its message from the session's transcript. With `may_defer`, what does
+    not fit in the session-end budget (too much to hash, or another gitend saving this work
+    tree) is left to the worker instead."""
+    try:
+        with lock.held(paths.repo_lock(repo.git_dir), timeout=lock_wait_s, what=f"the work tree {repo.root}"):
+            repo.remove_stale_temp_indexes()
+            try:
+                cap = capture(repo, cfg.snapshot, hash_limit=HASH_LIMIT if may_defer else None)
+            except TooBig as big:
+                return Taken(f"{big} to save: the background worker saves them", big.ref, deferred=True)
+            existing = cap.ref if cap.previous else None
+            if cap.empty:
+                return Taken("nothing to save: no uncommitted changes", existing)
+            if cap.previous and unchanged_since_previous(repo, cap):
+                return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
+            session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
+            sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
+            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}",
+                         cap.ref)
+    except lock.Busy:
+        if not may_defer:
+            raise
+        # The worker takes the work tree as it is then, so this session's last changes are in.
+        ref = wip_ref(cfg.snapshot.branch_prefix, branch_name(repo, repo.head().ref))
+        return Taken("another gitend is saving this work tree: the background worker saves it after", ref,
+                     deferred=True)
 
 
 # -- capturing ---------------------------------------------------------------
@@ -53,32 +93,6 @@ class Capture:
     @property
     def files(self) -> list[str]:
         return sorted({p for _, p in self.staged} | {p for _, p in self.unstaged} | set(self.untracked))
-
-
-@dataclass(frozen=True)
-class _Entry:
-    kind: str  # "1" ordinary, "u" unmerged, "?" untracked
-    xy: str
-    submodule: str
-    path: str
-
-
-def _status(repo: Repo, index: Path) -> list[_Entry]:
-    """`git status --porcelain=v2` against the temporary index (it may refresh that copy only)."""
-    out = repo.git("status", "--porcelain=v2", "-z", "--untracked-files=all", "--no-renames",
-                   "--ignore-submodules=none", index=index)
-    entries = []
-    for record in zsplit(out):
-        kind = record[0]
-        if kind == "1":
-            fields = record.split(" ", 8)
-            entries.append(_Entry(kind, fields[1], fields[2], fields[8]))
-        elif kind == "u":
-            fields = record.split(" ", 10)
-            entries.append(_Entry(kind, fields[1], fields[2], fields[10]))
-        elif kind == "?":
-            entries.append(_Entry(kind, "??", "N...", record[2:]))
-    return entries
 
 
 def branch_name(repo: Repo, head_ref: str | None) -> str:
@@ -129,7 +143,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
     limit = settings.max_file_mb * 1024 * 1024
 
     with repo.temp_index(seed=True) as index:
-        entries = _status(repo, index)
+        entries = repo.status("--ignore-submodules=none", index=index)
         unmerged = [e.path for e in entries if e.kind == "u"]
         changed, untracked = [], []
         for entry in entries:
@@ -190,11 +204,8 @@ def _untracked_tree(repo: Repo, paths: list[str]) -> str:
 
 
 def _in_progress(repo: Repo, unmerged: list[str]) -> list[str]:
-    notes = []
-    for marker, what in IN_PROGRESS.items():
-        if (repo.git_dir / marker).exists():
-            notes.append(f"{what} was in progress; restore does not resume it")
-            break
+    what = repo.in_progress()
+    notes = [f"{what} was in progress; restore does not resume it"] if what else []
     if unmerged:
         notes.append(f"saved with conflict markers: {', '.join(unmerged)}")
     return notes

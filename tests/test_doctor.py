@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from gitend import install
+from gitend import installed
 from testing.machine import Machine, bare_remote, project
 from testing.repo import gitend, write
 
@@ -75,7 +75,7 @@ def settings_with(home: Path, example: str) -> Path:
     data = json.loads((Path(__file__).parents[1] / "hooks-examples" / example).read_text())
     for group in data["hooks"]["SessionEnd"]:
         for hook in group["hooks"]:
-            hook["command"] = install.gitend_command()
+            hook["command"] = installed.gitend_command()
     return write(home / ".claude" / "settings.json", json.dumps(data, indent=2) + "\n")
 
 
@@ -130,7 +130,7 @@ def test_a_shell_form_entry_of_your_own_is_found(hermetic: Path) -> None:
     data = json.loads(path.read_text())
     for group in data["hooks"]["SessionEnd"]:
         for hook in group["hooks"]:
-            hook["command"] = f"{install.gitend_command()} hook"
+            hook["command"] = f"{installed.gitend_command()} hook"
             del hook["args"]
     path.write_text(json.dumps(data))
     code, out = doctor(hermetic)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitend.install import pre_push_script
+from gitend.installed import pre_push_script
 from testing.repo import gitend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_the_examples_show_what_they_say() -> None:
 
 
 def test_all_reasons_example_is_what_install_adds(hermetic: Path) -> None:
-    from gitend import install
+    from gitend.commands import install
 
     install.install(None, None, None)
     written = json.loads((hermetic / ".claude" / "settings.json").read_text())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gitend import config, install, paths
+from gitend import config, installed, paths
 from testing.machine import bare_remote
 from testing.repo import git, gitend, init_repo, write
 
@@ -74,7 +74,7 @@ def test_install_twice_then_uninstall_leaves_the_file_as_it_was(hermetic: Path) 
     data = json.loads(path.read_text())
     assert len(gitend_hooks(data)) == 1
     ours = data["hooks"]["SessionEnd"][-1]
-    assert ours == {"matcher": "*", "hooks": [{"type": "command", "command": install.gitend_command(),
+    assert ours == {"matcher": "*", "hooks": [{"type": "command", "command": installed.gitend_command(),
                                                "args": ["hook"], "timeout": 10}]}
     data["hooks"]["SessionEnd"].pop()
     assert data == USER_SETTINGS  # everything else intact
@@ -94,7 +94,7 @@ def test_fresh_install_creates_file_and_folder_and_uninstall_removes_the_file(he
     assert f"added the SessionEnd hook to {path}" in out and "backup" not in out.splitlines()[0]
     data = json.loads(path.read_text())
     assert data == {"hooks": {"SessionEnd": [{"matcher": "*", "hooks": [
-        {"type": "command", "command": install.gitend_command(), "args": ["hook"], "timeout": 10}]}]}}
+        {"type": "command", "command": installed.gitend_command(), "args": ["hook"], "timeout": 10}]}]}}
     assert path.read_text().startswith('{\n  "hooks"') and path.read_text().endswith("}\n")
     ok("uninstall")
     assert not path.exists()
@@ -203,7 +203,7 @@ def test_gitends_catch_all_entry_is_updated_in_place_and_the_users_per_reason_en
     data = json.loads(path.read_text())
     assert data["hooks"]["SessionEnd"][0] == clear_group  # untouched
     assert data["hooks"]["SessionEnd"][-1] == {"matcher": "*", "hooks": [
-        {"type": "command", "command": install.gitend_command(), "args": ["hook"], "statusMessage": "bye",
+        {"type": "command", "command": installed.gitend_command(), "args": ["hook"], "statusMessage": "bye",
          "timeout": 10}]}
     assert len(data["hooks"]["SessionEnd"]) == 3  # the duplicate's group went with it
     ok("uninstall")
@@ -233,15 +233,15 @@ def test_the_users_own_per_reason_entries_are_left_alone(hermetic: Path, example
     (["clear,resume", "logout | prompt_input_exit|other"], []),
     (["clear|other"], ["resume", "logout", "prompt_input_exit"]),
     (["^(?!clear$)"], ["clear"]),
-    (["Clear|Other"], list(install.REASONS)),
-    (["(unclosed"], list(install.REASONS)),
-    ([7], list(install.REASONS)),
+    (["Clear|Other"], list(installed.REASONS)),
+    (["(unclosed"], list(installed.REASONS)),
+    ([7], list(installed.REASONS)),
 ])
 def test_uncovered_reasons_follow_claude_codes_matcher_rule(matchers: list[Any], missing: list[str]) -> None:
     entry = {"type": "command", "command": "gitend", "args": ["hook"]}
     groups = [{"hooks": [entry]} if m is None else {"matcher": m, "hooks": [entry]} for m in matchers]
     groups.append({"matcher": "resume", "hooks": [{"type": "command", "command": "notify-send"}]})  # not gitend
-    assert install.uncovered_reasons(groups) == missing
+    assert installed.uncovered_reasons(groups) == missing
 
 
 def test_installing_into_another_settings_file_moves_the_hook(hermetic: Path, tmp_path: Path) -> None:
@@ -365,7 +365,7 @@ def test_dotfiles_sets_memory_repo_keeping_comments_and_installs_the_hook(hermet
     cfg = config.load(None)
     assert cfg.memory.repo == str(dots) and cfg.memory.path == "notes" and cfg.push.timeout_s == 30
     hook = hooks_dir(dots) / "pre-push"
-    assert hook.read_text() == install.pre_push_script(install.gitend_command())
+    assert hook.read_text() == installed.pre_push_script(installed.gitend_command())
     assert os.access(hook, os.X_OK)
     assert json.loads((paths.state_dir() / "install.json").read_text())["pre_push"] == {
         "path": str(hook), "chained": False}
@@ -493,7 +493,7 @@ def test_reinstalling_the_hook_is_idempotent(hermetic: Path, tmp_path: Path) -> 
     assert f"memory.repo is already {dots}" in out and "the pre-push hook is already in" in out
     folder = hooks_dir(dots)
     assert not (folder / "pre-push.gitend-chained").exists()  # our own hook is never chained
-    assert (folder / "pre-push").read_text() == install.pre_push_script(install.gitend_command())
+    assert (folder / "pre-push").read_text() == installed.pre_push_script(installed.gitend_command())
     assert "removed the pre-push hook" in ok("uninstall")
     assert not (folder / "pre-push").exists()
     assert "nothing to remove" in ok("uninstall")

@@ -1,6 +1,7 @@
 """Memory notes: Claude's folder naming, the cross-machine key, and mirroring that never loses an edit."""
 from __future__ import annotations
 
+import socket
 import ctypes
 import hashlib
 import json
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitend import memory, paths
+from gitend import memsync, paths
 from gitend.errors import GitendError
 from testing.repo import files_of, write
 
@@ -55,13 +56,13 @@ def js_sanitize(path: str) -> str:
     ("C:\\Users\\me\\proj", "C--Users-me-proj"),
 ])
 def test_encode_project_dir(path: str, expected: str) -> None:
-    assert memory.encode_project_dir(path) == expected == js_sanitize(path)
+    assert memsync.encode_project_dir(path) == expected == js_sanitize(path)
 
 
 @pytest.mark.parametrize("path", ["/" + "a" * 199, "/" + "a" * 200, "/home/" + "x/" * 150,
                                   "/home/" + "😀é" * 80, "/" + "zz" * 300, "/" + "é" * 199 + "😀"])
 def test_encode_long_paths_truncate_and_hash_the_original(path: str) -> None:
-    name = memory.encode_project_dir(path)
+    name = memsync.encode_project_dir(path)
     assert name == js_sanitize(path)
     units = len(path.encode("utf-16-le")) // 2
     if units <= 200:
@@ -79,7 +80,7 @@ def test_encode_long_paths_truncate_and_hash_the_original(path: str) -> None:
     ("/Users/me/" + "x" * 195, "xxxxx-3669mf"),
 ])
 def test_long_path_hash_matches_node(path: str, ending: str) -> None:
-    assert memory.encode_project_dir(path)[195:] == ending
+    assert memsync.encode_project_dir(path)[195:] == ending
 
 
 
@@ -94,23 +95,23 @@ def project(tmp_path: Path) -> Path:
 
 
 def default_dir(path: Path) -> Path:
-    return paths.claude_dir() / "projects" / memory.encode_project_dir(os.path.realpath(path)) / "memory"
+    return paths.claude_dir() / "projects" / memsync.encode_project_dir(os.path.realpath(path)) / "memory"
 
 
 def test_memory_dir_default_location(project: Path) -> None:
-    assert memory.memory_dir(project) is None
+    assert memsync.memory_dir(project) is None
     folder = default_dir(project)
     folder.mkdir(parents=True)
-    assert memory.memory_dir(project) == folder
+    assert memsync.memory_dir(project) == folder
     assert str(folder).startswith(os.environ["CLAUDE_CONFIG_DIR"])
-    assert memory.default_memory_dir(project) == folder
+    assert memsync.default_memory_dir(project) == folder
 
 
 def test_memory_dir_resolves_symlinks(project: Path, tmp_path: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(project)
     default_dir(project).mkdir(parents=True)
-    assert memory.memory_dir(link) == default_dir(project)
+    assert memsync.memory_dir(link) == default_dir(project)
 
 
 def test_memory_dir_project_dir_name(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,11 +119,11 @@ def test_memory_dir_project_dir_name(project: Path, monkeypatch: pytest.MonkeyPa
     named = paths.claude_dir() / "projects" / "my_proj-1" / "memory"
     named.mkdir(parents=True)
     monkeypatch.setenv("CLAUDE_CODE_PROJECT_DIR_NAME", "my_proj-1")
-    assert memory.memory_dir(project) == named
+    assert memsync.memory_dir(project) == named
     monkeypatch.setenv("CLAUDE_CODE_PROJECT_DIR_NAME", "../escape")  # invalid: ignored
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
     monkeypatch.setenv("CLAUDE_CODE_PROJECT_DIR_NAME", "x" * 65)
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
 
 
 def test_memory_dir_settings_precedence(project: Path, tmp_path: Path) -> None:
@@ -133,15 +134,15 @@ def test_memory_dir_settings_precedence(project: Path, tmp_path: Path) -> None:
     files = {"local": project / ".claude" / "settings.local.json", "user": paths.claude_dir() / "settings.json"}
     for name in ("user", "local"):
         write(files[name], json.dumps({"autoMemoryDirectory": str(dirs[name]), "other": 1}))
-        assert memory.memory_dir(project) == dirs[name]
+        assert memsync.memory_dir(project) == dirs[name]
     write(files["local"], "{not json")
-    assert memory.memory_dir(project) == dirs["user"]
+    assert memsync.memory_dir(project) == dirs["user"]
     write(files["user"], json.dumps(["not", "an", "object"]))
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
     write(files["user"], json.dumps({"autoMemoryDirectory": "relative/dir"}))
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
     write(files["user"], b"\xff\xfe not utf-8")
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
 
 
 def test_memory_dir_never_from_committed_project_settings(project: Path, hermetic: Path, tmp_path: Path) -> None:
@@ -150,43 +151,43 @@ def test_memory_dir_never_from_committed_project_settings(project: Path, hermeti
     documents = hermetic / "Documents"
     write(documents / "taxes.md", "private\n")
     write(project / ".claude" / "settings.json", json.dumps({"autoMemoryDirectory": str(documents)}))
-    assert memory.memory_dir(project) == default_dir(project)
+    assert memsync.memory_dir(project) == default_dir(project)
     # Not even from the user's own settings: $HOME and its ancestors are far more than notes.
     local = project / ".claude" / "settings.local.json"
     for bad in ("~", str(hermetic), str(hermetic.parent), "/", str(hermetic) + "/"):
         write(local, json.dumps({"autoMemoryDirectory": bad}))
-        assert memory.memory_dir(project) == default_dir(project), bad
+        assert memsync.memory_dir(project) == default_dir(project), bad
         write(paths.claude_dir() / "settings.json", json.dumps({"autoMemoryDirectory": bad}))
-        assert memory.memory_dir(project) == default_dir(project), bad
+        assert memsync.memory_dir(project) == default_dir(project), bad
     write(local, json.dumps({"autoMemoryDirectory": str(documents)}))  # the user's own, uncommitted choice
-    assert memory.memory_dir(project) == documents
+    assert memsync.memory_dir(project) == documents
 
 
 def test_list_notes_depth_is_bounded(tmp_path: Path) -> None:
     folder = tmp_path / "memory"
     write(folder / "top.md", "t\n")
-    write(folder / Path(*["d"] * memory.MAX_DEPTH) / "deep.md", "ok\n")
-    write(folder / Path(*["d"] * (memory.MAX_DEPTH + 1)) / "deeper.md", "too deep\n")
-    assert sorted(memory.list_notes(folder)) == ["d/" * memory.MAX_DEPTH + "deep.md", "top.md"]
+    write(folder / Path(*["d"] * memsync.MAX_DEPTH) / "deep.md", "ok\n")
+    write(folder / Path(*["d"] * (memsync.MAX_DEPTH + 1)) / "deeper.md", "too deep\n")
+    assert sorted(memsync.list_notes(folder)) == ["d/" * memsync.MAX_DEPTH + "deep.md", "top.md"]
 
 
 def test_memory_dir_tilde_and_missing_configured_dir(project: Path, hermetic: Path) -> None:
     default_dir(project).mkdir(parents=True)
     write(paths.claude_dir() / "settings.json", json.dumps({"autoMemoryDirectory": "~/notes/mem"}))
-    assert memory.memory_dir(project) is None  # configured but not created yet: the old default is not used
-    assert memory.default_memory_dir(project) == hermetic / "notes" / "mem"
+    assert memsync.memory_dir(project) is None  # configured but not created yet: the old default is not used
+    assert memsync.default_memory_dir(project) == hermetic / "notes" / "mem"
     (hermetic / "notes" / "mem").mkdir(parents=True)
-    assert memory.memory_dir(project) == hermetic / "notes" / "mem"
+    assert memsync.memory_dir(project) == hermetic / "notes" / "mem"
 
 
 def test_memory_dir_cwd_fallback(project: Path) -> None:
     sub = project / "sub"
     sub.mkdir()
     default_dir(sub).mkdir(parents=True)
-    assert memory.memory_dir(project) is None
-    assert memory.memory_dir(project, sub) == default_dir(sub)
+    assert memsync.memory_dir(project) is None
+    assert memsync.memory_dir(project, sub) == default_dir(sub)
     default_dir(project).mkdir(parents=True)
-    assert memory.memory_dir(project, sub) == default_dir(project)
+    assert memsync.memory_dir(project, sub) == default_dir(project)
 
 
 # -- project_key -----------------------------------------------------------------
@@ -198,7 +199,7 @@ def test_memory_dir_cwd_fallback(project: Path) -> None:
     "  https://x-access-token:ghp_abc@github.com/owner/repo.git\n",
 ])
 def test_project_key_urls(url: str, tmp_path: Path) -> None:
-    assert memory.project_key(url, tmp_path) == "github.com/owner/repo"
+    assert memsync.project_key(url, tmp_path) == "github.com/owner/repo"
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -211,40 +212,40 @@ def test_project_key_urls(url: str, tmp_path: Path) -> None:
     ("git@[::1]:a/b", "--1/a/b"),
 ])
 def test_project_key_other_urls(url: str, expected: str, tmp_path: Path) -> None:
-    assert memory.project_key(url, tmp_path) == expected
+    assert memsync.project_key(url, tmp_path) == expected
 
 
 def test_project_key_never_leaks_credentials(tmp_path: Path) -> None:
-    key = memory.project_key("https://alice:s3cr3t@example.com/a/b", tmp_path)
+    key = memsync.project_key("https://alice:s3cr3t@example.com/a/b", tmp_path)
     assert "s3cr3t" not in key and "alice" not in key
 
 
 def test_project_key_without_origin(hermetic: Path, tmp_path: Path) -> None:
     inside = hermetic / "code" / "My Proj"
     inside.mkdir(parents=True)
-    assert memory.project_key(None, inside) == "home/code/My-Proj"
-    assert memory.project_key("", inside) == "home/code/My-Proj"
-    assert memory.project_key(None, hermetic) == "home"
+    assert memsync.project_key(None, inside) == "home/code/My-Proj"
+    assert memsync.project_key("", inside) == "home/code/My-Proj"
+    assert memsync.project_key(None, hermetic) == "home"
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    assert memory.project_key(None, outside) == "path/" + os.path.realpath(outside).lstrip("/")
-    assert memory.project_key("https://", outside) == memory.project_key(None, outside)
-    assert memory.project_key("file://", outside) == memory.project_key(None, outside)
+    assert memsync.project_key(None, outside) == "path/" + os.path.realpath(outside).lstrip("/")
+    assert memsync.project_key("https://", outside) == memsync.project_key(None, outside)
+    assert memsync.project_key("file://", outside) == memsync.project_key(None, outside)
 
 
 @pytest.mark.parametrize("url", ["https://evil.com/../../etc/passwd", "git@h:../../x", "ssh://h/a/.git/b",
                                  "https://h/ünï cödé/ré po", "file:///../../..", "https://h/a/./b//c",
                                  "https://h/" + "x" * 300, "https://h/a\nb/\x00c", "..:x", ".git:.git"])
 def test_project_key_hostile_input_is_a_safe_relative_path(url: str, tmp_path: Path) -> None:
-    key = memory.project_key(url, tmp_path)
+    key = memsync.project_key(url, tmp_path)
     segments = key.split("/")
     assert segments and all(s and not s.startswith(".") and len(s) <= 100 for s in segments)
     assert all(c.isascii() and (c.isalnum() or c in "._-") for s in segments for c in s)
 
 
 def test_project_key_unicode_and_spaces(tmp_path: Path) -> None:
-    assert memory.project_key("https://h/ünï cödé/ré po", tmp_path) == "h/-n--c-d-/r--po"
-    assert memory.project_key("https://h/../../etc", tmp_path) == "h/--/--/etc"
+    assert memsync.project_key("https://h/ünï cödé/ré po", tmp_path) == "h/-n--c-d-/r--po"
+    assert memsync.project_key("https://h/../../etc", tmp_path) == "h/--/--/etc"
 
 
 # -- list_notes ------------------------------------------------------------------
@@ -254,8 +255,8 @@ def test_list_notes_allowlist(tmp_path: Path) -> None:
     folder = tmp_path / "memory"
     write(folder / "MEMORY.md", "index\n")
     write(folder / "topic" / "user_role.MD", "role\n")
-    write(folder / "big.md", b"x" * (memory.MAX_NOTE + 1))
-    write(folder / "exact.md", b"y" * memory.MAX_NOTE)
+    write(folder / "big.md", b"x" * (memsync.MAX_NOTE + 1))
+    write(folder / "exact.md", b"y" * memsync.MAX_NOTE)
     for skipped in ("t.jsonl", "settings.json", ".credentials.json", "notes.md.bak", ".hidden.md",
                     ".git/x.md", ".obsidian/y.md", "mdfile"):
         write(folder / skipped, "no")
@@ -267,22 +268,22 @@ def test_list_notes_allowlist(tmp_path: Path) -> None:
     os.mkfifo(folder / "fifo.md")  # opening it for reading would block
     with open(os.path.join(os.fsencode(folder), b"latin1-\xe9.md"), "wb") as f:
         f.write(b"not a UTF-8 name")
-    notes = memory.list_notes(folder)
+    notes = memsync.list_notes(folder)
     assert sorted(notes) == ["MEMORY.md", "exact.md", "topic/user_role.MD"]
-    assert notes["MEMORY.md"] == memory.Note("MEMORY.md", hashlib.sha256(b"index\n").hexdigest(), 6)
+    assert notes["MEMORY.md"] == memsync.Note("MEMORY.md", hashlib.sha256(b"index\n").hexdigest(), 6)
 
 
 def test_list_notes_missing_folder_and_file(tmp_path: Path) -> None:
-    assert memory.list_notes(tmp_path / "missing") == {}
+    assert memsync.list_notes(tmp_path / "missing") == {}
     with pytest.raises(GitendError, match="not a folder"):
-        memory.list_notes(write(tmp_path / "file", "x"))
+        memsync.list_notes(write(tmp_path / "file", "x"))
 
 
 # -- plan_mirror / apply_mirror ------------------------------------------------------
 
 
-def notes_of(tree: dict[str, str]) -> dict[str, memory.Note]:
-    return {rel: memory.Note(rel, hashlib.sha256(text.encode()).hexdigest(), len(text.encode()))
+def notes_of(tree: dict[str, str]) -> dict[str, memsync.Note]:
+    return {rel: memsync.Note(rel, hashlib.sha256(text.encode()).hexdigest(), len(text.encode()))
             for rel, text in tree.items()}
 
 
@@ -293,17 +294,17 @@ class Machine:
         self.local, self.repo, self.key = local, repo, key
         local.mkdir(parents=True, exist_ok=True)
 
-    def sync(self, now: float = T0) -> memory.MirrorPlan:
-        local = memory.list_notes(self.local)
-        plan = memory.plan_mirror(local, memory.list_notes(self.repo), memory.load_manifest(self.key),
+    def sync(self, now: float = T0) -> memsync.MirrorPlan:
+        local = memsync.list_notes(self.local)
+        plan = memsync.plan_mirror(local, memsync.list_notes(self.repo), memsync.load_manifest(self.key),
                                   host="box", now=now)
-        memory.apply_mirror(plan, self.local, self.repo)
-        memory.save_manifest(self.key, local)
+        memsync.apply_mirror(plan, self.local, self.repo)
+        memsync.save_manifest(self.key, local)
         return plan
 
-    def replan(self) -> memory.MirrorPlan:
-        return memory.plan_mirror(memory.list_notes(self.local), memory.list_notes(self.repo),
-                                  memory.load_manifest(self.key), host="box", now=T0)
+    def replan(self) -> memsync.MirrorPlan:
+        return memsync.plan_mirror(memsync.list_notes(self.local), memsync.list_notes(self.repo),
+                                  memsync.load_manifest(self.key), host="box", now=T0)
 
 
 @pytest.fixture
@@ -332,7 +333,7 @@ def test_first_sync_edit_and_idempotence(machine: Machine, tmp_path: Path) -> No
     assert changed == {"dotfiles/claude/memory/github.com/o/r/MEMORY.md",
                        "dotfiles/claude/memory/github.com/o/r/deep/er/note.md"}
     assert all(mode & 0o111 == 0 for mode, _ in files_of(m.repo).values())
-    assert m.replan() == memory.MirrorPlan((), (), (), ()) and m.replan().empty
+    assert m.replan() == memsync.MirrorPlan((), (), (), ()) and m.replan().empty
 
     write(m.local / "MEMORY.md", "edited\n")
     assert m.sync().write == ("MEMORY.md",)
@@ -355,7 +356,7 @@ def test_local_delete(machine: Machine, tmp_path: Path) -> None:
     assert text_files(m.repo) == {"c.md": "changed on another machine\n"}
     assert not (m.repo / "sub").exists()
     assert (tmp_path / "dotfiles" / "claude" / "memory" / "sentinel.md").exists()
-    assert m.replan() == memory.MirrorPlan((), (), (), ())  # no longer ours: left alone from now on
+    assert m.replan() == memsync.MirrorPlan((), (), (), ())  # no longer ours: left alone from now on
 
 
 def test_note_from_another_machine_is_never_deleted(machine: Machine) -> None:
@@ -384,13 +385,13 @@ def test_both_changed_gives_a_conflict_copy(machine: Machine) -> None:
 
 def test_conflict_copy_names_never_collide() -> None:
     local, repo = notes_of({"n.md": "ours"}), notes_of({"n.md": "theirs", "n.conflict-box-20231114T221320Z.md": "x"})
-    plan = memory.plan_mirror(local, repo, {}, host="box", now=T0)  # no manifest: judged by content
+    plan = memsync.plan_mirror(local, repo, {}, host="box", now=T0)  # no manifest: judged by content
     assert plan.conflicts == (("n.md", "n.conflict-box-20231114T221320Z-2.md"),)
 
 
 def test_conflict_host_defaults_to_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory.socket, "gethostname", lambda: "My Mac.local")
-    plan = memory.plan_mirror(notes_of({"n.md": "a"}), notes_of({"n.md": "b"}), {}, now=T0)
+    monkeypatch.setattr(socket, "gethostname", lambda: "My Mac.local")
+    plan = memsync.plan_mirror(notes_of({"n.md": "a"}), notes_of({"n.md": "b"}), {}, now=T0)
     assert plan.conflicts == (("n.md", "n.conflict-My-Mac.local-20231114T221320Z.md"),)
 
 
@@ -420,21 +421,21 @@ def test_apply_refuses_to_leave_the_repo_folder(tmp_path: Path) -> None:
     outside.mkdir()
     repo.mkdir()
     (repo / "sub").symlink_to(outside)
-    plan = memory.plan_mirror(memory.list_notes(local), memory.list_notes(repo), {})
+    plan = memsync.plan_mirror(memsync.list_notes(local), memsync.list_notes(repo), {})
     with pytest.raises(GitendError, match="symlink"):
-        memory.apply_mirror(plan, local, repo)
+        memsync.apply_mirror(plan, local, repo)
     assert list(outside.iterdir()) == []
     for bad in ("../x.md", "/etc/x.md", "a/../../x.md"):
         with pytest.raises(GitendError, match="unsafe"):
-            memory.apply_mirror(memory.MirrorPlan((bad,), (), (), ()), local, repo)
+            memsync.apply_mirror(memsync.MirrorPlan((bad,), (), (), ()), local, repo)
     with pytest.raises(GitendError, match="not a folder"):
-        memory.apply_mirror(plan, local, write(tmp_path / "file", "x"))
+        memsync.apply_mirror(plan, local, write(tmp_path / "file", "x"))
 
 
 def test_apply_copies_bytes_never_links(tmp_path: Path) -> None:
     local, repo = tmp_path / "local", tmp_path / "repo"
     write(local / "n.md", "n\n", mode=0o755)
-    memory.apply_mirror(memory.plan_mirror(memory.list_notes(local), {}, {}), local, repo)
+    memsync.apply_mirror(memsync.plan_mirror(memsync.list_notes(local), {}, {}), local, repo)
     assert not (repo / "n.md").is_symlink() and (repo / "n.md").stat().st_ino != (local / "n.md").stat().st_ino
     assert (repo / "n.md").stat().st_mode & 0o111 == 0
     assert (local / "n.md").stat().st_mode & 0o777 == 0o755
@@ -446,7 +447,7 @@ def test_apply_reports_a_blocked_path_in_one_line(tmp_path: Path) -> None:
     write(local / "n.md", "n\n")
     (repo / "n.md").mkdir(parents=True)  # a folder where the note goes
     with pytest.raises(GitendError) as err:
-        memory.apply_mirror(memory.MirrorPlan(("n.md",), (), (), ()), local, repo)
+        memsync.apply_mirror(memsync.MirrorPlan(("n.md",), (), (), ()), local, repo)
     assert "\n" not in str(err.value) and str(repo) in str(err.value)
 
 
@@ -455,19 +456,19 @@ def test_apply_reports_a_blocked_path_in_one_line(tmp_path: Path) -> None:
 
 def test_manifest_round_trip_and_corruption() -> None:
     key, notes = "github.com/o/r", notes_of({"a.md": "a", "b/c.md": "c"})
-    assert memory.load_manifest(key) == {}
-    memory.save_manifest(key, notes)
-    assert memory.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
-    assert memory.load_manifest("github.com/o/other") == {}
+    assert memsync.load_manifest(key) == {}
+    memsync.save_manifest(key, notes)
+    assert memsync.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
+    assert memsync.load_manifest("github.com/o/other") == {}
     [path] = (paths.state_dir() / "memory").iterdir()
     assert path.name == hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"
     for corrupt in ("{trunc", "[]", '{"notes": [1]}', '{"notes": {"a.md": 3}}', '"x"', ""):
         path.write_text(corrupt)
-        assert memory.load_manifest(key) == {}
+        assert memsync.load_manifest(key) == {}
     path.write_bytes(b"\xff\xfe")
-    assert memory.load_manifest(key) == {}
-    memory.save_manifest_digests(key, {"x.md": "d"})
-    assert memory.load_manifest(key) == {"x.md": "d"}
+    assert memsync.load_manifest(key) == {}
+    memsync.save_manifest_digests(key, {"x.md": "d"})
+    assert memsync.load_manifest(key) == {"x.md": "d"}
     assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
@@ -487,12 +488,12 @@ def test_redacted_copy_is_ours_and_an_edit_of_its_note_is_a_plain_change(machine
     write(m.local / "other.md", "o\n")
     m.sync()
     write(m.repo / "n.md", "token [REDACTED]\n")  # what the worker writes for a note with a finding
-    memory.save_manifest(m.key, memory.list_notes(m.local), {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()})
-    assert memory.load_written(m.key) == {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()}
+    memsync.save_manifest(m.key, memsync.list_notes(m.local), {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()})
+    assert memsync.load_written(m.key) == {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()}
 
-    def plan() -> memory.MirrorPlan:
-        return memory.plan_mirror(memory.list_notes(m.local), memory.list_notes(m.repo), memory.load_manifest(m.key),
-                                  written=memory.load_written(m.key), host="box", now=T0)
+    def plan() -> memsync.MirrorPlan:
+        return memsync.plan_mirror(memsync.list_notes(m.local), memsync.list_notes(m.repo), memsync.load_manifest(m.key),
+                                  written=memsync.load_written(m.key), host="box", now=T0)
 
     assert plan().empty and not plan().behind  # unchanged on both sides
     write(m.local / "n.md", "token SECRET, edited\n")
@@ -506,20 +507,20 @@ def test_redacted_copy_is_ours_and_an_edit_of_its_note_is_a_plain_change(machine
 
 def test_manifest_written_survives_only_where_it_differs() -> None:
     key, notes = "github.com/o/r", notes_of({"a.md": "a", "b.md": "b"})
-    memory.save_manifest(key, notes, {"a.md": "redacted", "b.md": notes["b.md"].digest, "gone.md": "x"})
-    assert memory.load_written(key) == {"a.md": "redacted"}
-    assert memory.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
-    memory.save_manifest(key, notes)
-    assert memory.load_written(key) == {}
+    memsync.save_manifest(key, notes, {"a.md": "redacted", "b.md": notes["b.md"].digest, "gone.md": "x"})
+    assert memsync.load_written(key) == {"a.md": "redacted"}
+    assert memsync.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
+    memsync.save_manifest(key, notes)
+    assert memsync.load_written(key) == {}
 
 
 def test_apply_writes_exactly_the_given_bytes(tmp_path: Path) -> None:
     local, repo = tmp_path / "local", tmp_path / "repo"
     write(local / "n.md", "raw SECRET\n")
     write(local / "gone.md", "g\n")
-    plan = memory.plan_mirror(memory.list_notes(local), {}, {})
+    plan = memsync.plan_mirror(memsync.list_notes(local), {}, {})
     write(local / "n.md", "edited after the scan, SECRET2\n")
-    memory.apply_mirror(plan, local, repo, {"n.md": b"raw [REDACTED]\n"})
+    memsync.apply_mirror(plan, local, repo, {"n.md": b"raw [REDACTED]\n"})
     assert text_files(repo) == {"n.md": "raw [REDACTED]\n"}
 
 
@@ -533,9 +534,9 @@ def test_pull_never_replaces_a_note_with_its_redacted_copy(tmp_path: Path) -> No
     os.utime(local / "n.md", (T0, T0))
     write(repo / "n.md", "token [REDACTED]\n")
     write(repo / "m.md", "edited elsewhere, [REDACTED]\n")
-    manifest = {rel: n.digest for rel, n in memory.list_notes(local).items()}
+    manifest = {rel: n.digest for rel, n in memsync.list_notes(local).items()}
     written = {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest(), "m.md": "an older redacted copy"}
-    result = memory.pull(repo, local, manifest, {"n.md": T0 + 60, "m.md": T0 + 60}, written)
+    result = memsync.pull(repo, local, manifest, {"n.md": T0 + 60, "m.md": T0 + 60}, written)
     assert result.copied == () and result.kept_local == ("m.md",)
     assert text_files(local) == {"n.md": "token SECRET\n", "m.md": "token SECRET too\n"}
 
@@ -550,11 +551,11 @@ def test_pull_into_missing_folder_skips_conflict_copies(tmp_path: Path) -> None:
     write(repo / "t" / "n.conflict-my.host-20231114T221320Z-2.md", "old\n")
     write(repo / "README.txt", "not a note\n")
     repo_before = files_of(repo)
-    result = memory.pull(repo, local, {}, {})
-    assert result == memory.PullResult(("MEMORY.md", "t/n.md"), ())
+    result = memsync.pull(repo, local, {}, {})
+    assert result == memsync.PullResult(("MEMORY.md", "t/n.md"), ())
     assert text_files(local) == {"MEMORY.md": "index\n", "t/n.md": "n\n"}
     assert files_of(repo) == repo_before
-    assert memory.pull(repo, local, {}, {}) == memory.PullResult((), ())
+    assert memsync.pull(repo, local, {}, {}) == memsync.PullResult((), ())
 
 
 def test_pull_keeps_newer_local_and_overwrites_stale(tmp_path: Path) -> None:
@@ -566,7 +567,7 @@ def test_pull_keeps_newer_local_and_overwrites_stale(tmp_path: Path) -> None:
     manifest = {"synced.md": hashlib.sha256(b"local synced\n").hexdigest(),
                 "newer.md": hashlib.sha256(b"something else").hexdigest()}
     times = {"newer.md": T0 - 60, "stale.md": T0 + 60, "synced.md": T0 - 60}
-    result = memory.pull(repo, local, manifest, times)
+    result = memsync.pull(repo, local, manifest, times)
     assert result.copied == ("stale.md", "synced.md") and result.kept_local == ("newer.md", "unknown.md")
     assert text_files(local) == {"newer.md": "local newer\n", "stale.md": "repo version\n",
                                  "synced.md": "repo version\n", "unknown.md": "local unknown\n"}
@@ -578,14 +579,14 @@ def test_pull_never_replaces_a_symlink(tmp_path: Path) -> None:
     target = write(tmp_path / "shared.md", "mine\n")
     local.mkdir()
     (local / "n.md").symlink_to(target)
-    assert memory.pull(repo, local, {}, {"n.md": T0 * 2}).kept_local == ("n.md",)
+    assert memsync.pull(repo, local, {}, {"n.md": T0 * 2}).kept_local == ("n.md",)
     assert target.read_text() == "mine\n" and (local / "n.md").is_symlink()
 
 
 def test_pull_into_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     write(tmp_path / "repo" / "n.md", "n\n")
     with pytest.raises(GitendError, match="not a folder"):
-        memory.pull(tmp_path / "repo", write(tmp_path / "local", "x"), {}, {})
+        memsync.pull(tmp_path / "repo", write(tmp_path / "local", "x"), {}, {})
 
 
 # -- the property --------------------------------------------------------------------
@@ -611,8 +612,8 @@ def test_mirror_never_loses_an_edit(local_state: dict[str, bytes], repo_state: d
             write(repo / rel, data)
         write(base / "sentinel.md", "x")
         before_local = files_of(local) if local_state else {}
-        plan = memory.plan_mirror(memory.list_notes(local), memory.list_notes(repo), manifest, host="box", now=T0)
-        memory.apply_mirror(plan, local, repo)
+        plan = memsync.plan_mirror(memsync.list_notes(local), memsync.list_notes(repo), manifest, host="box", now=T0)
+        memsync.apply_mirror(plan, local, repo)
 
         after = {rel: data for rel, (_, data) in files_of(repo).items()} if repo.exists() else {}
         assert (files_of(local) if local_state else {}) == before_local
@@ -634,6 +635,6 @@ def test_mirror_never_loses_an_edit(local_state: dict[str, bytes], repo_state: d
                 assert after[moved[rel]] == data
             elif rel not in local_state:
                 assert after[rel] == data
-        replan = memory.plan_mirror(memory.list_notes(local), memory.list_notes(repo),
-                                    {rel: n.digest for rel, n in memory.list_notes(local).items()})
+        replan = memsync.plan_mirror(memsync.list_notes(local), memsync.list_notes(repo),
+                                    {rel: n.digest for rel, n in memsync.list_notes(local).items()})
         assert replan.empty

@@ -316,9 +316,9 @@ def _fake_engine(secret: str, line: int, column: int) -> types.ModuleType:
 def test_extra_engine_absent_costs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secrets, "_extra_engine", secrets._NOT_LOADED)
     monkeypatch.setitem(sys.modules, "betterleaks", None)  # makes the import fail
-    assert secrets._extra_findings(SAMPLE, "x") == []
-    assert secrets._extra_engine is None
     monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", True)
+    assert [f for f in scan_text(SAMPLE) if f.rule.startswith("betterleaks:")] == []
+    assert secrets._extra_engine is None
     assert [f.rule for f in scan_text(SAMPLE)] == ["github-token", "secret-assignment"]
 
 
@@ -344,6 +344,7 @@ def test_extra_engine_errors_are_contained(monkeypatch: pytest.MonkeyPatch) -> N
 def test_real_betterleaks_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("betterleaks")
     monkeypatch.setattr(secrets, "_extra_engine", secrets._NOT_LOADED)
-    extra = secrets._extra_findings(SAMPLE, "notes.md")
+    monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", True)
+    extra = [f for f in scan_text(SAMPLE, "notes.md") if f.rule.startswith("betterleaks:")]
     assert extra and all(f.rule.startswith("betterleaks:") for f in extra)
     assert any(f.secret == SAMPLE_TOKEN and f.line == 2 for f in extra)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitend import config, dotfiles, files, worker
+from gitend import config, dotfiles, files, memsync
 from testing.machine import Machine, bare_remote, encoded, project, remote_file, slow_pre_receive
 from testing.repo import git, gitend, payload, write
 
@@ -318,7 +318,7 @@ def test_mirror_writes_exactly_the_scanned_bytes(laptop: Machine, remote: Path, 
     laptop.note(proj, "plain.md", "nothing secret\n")
     cfg = config.load(None)
     repo, _ = dotfiles.open_repo(str(laptop.dots))
-    work = worker.project_pending(repo, proj, proj, cfg)
+    work = memsync.project_pending(repo, proj, proj, cfg)
     assert work is not None and {f.path for f in work.findings} == {"deploy.md"}
     # Edited between the scan and the copy: what was not scanned must not be copied.
     laptop.note(proj, "plain.md", f"now with {TOKEN}\n")
@@ -331,7 +331,7 @@ def test_mirror_writes_exactly_the_scanned_bytes(laptop: Machine, remote: Path, 
         real(path, data, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(files, "write_atomic", recording)
-    worker._mirror(repo, work, "memory: test", cfg, redact=True)
+    memsync.mirror(repo, work, "memory: test", cfg, redacting=True)
     assert written and not any(TOKEN.encode() in data for data in written)
     assert (laptop.dots / FOLDER / "deploy.md").read_text() == REDACTED_NOTE
     assert (laptop.dots / FOLDER / "plain.md").read_text() == "nothing secret\n"

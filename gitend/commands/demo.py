@@ -15,8 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from gitend import git, memory
-from gitend.worker import project_folder
+from gitend import git, memsync
 from gitend.errors import GitendError
 from gitend.output import paint
 
@@ -53,13 +52,13 @@ class Sandbox:
         return elapsed, proc.stdout + proc.stderr
 
     def end_session(self, reason: str) -> tuple[float, str]:
-        transcript = self.home / ".claude" / "projects" / memory.encode_project_dir(str(self.project))
+        transcript = self.home / ".claude" / "projects" / memsync.encode_project_dir(str(self.project))
         payload = {"session_id": "3f1c9a52-demo", "transcript_path": str(transcript / "3f1c9a52-demo.jsonl"),
                    "cwd": str(self.project), "hook_event_name": "SessionEnd", "reason": reason}
         return self.gitend("hook", "--strict", cwd=self.project, payload=payload)
 
     def remote_note(self) -> str | None:
-        folder = project_folder("claude/memory", memory.project_key(ORIGIN, self.project))
+        folder = memsync.project_folder("claude/memory", memsync.project_key(ORIGIN, self.project))
         proc = git.run(["show", f"main:{folder}/testing.md"], cwd=self.remote, env=self.env, check=False)
         return proc.stdout.decode() if proc.returncode == 0 else None
 
@@ -120,7 +119,7 @@ def _build(box: Sandbox) -> None:
     (box.project / "config.exs").unlink()
     (box.project / "notes.txt").write_text("try the endpoint config next\n")
     # Claude Code's side: the transcript and the auto-memory folder.
-    claude = box.home / ".claude" / "projects" / memory.encode_project_dir(str(box.project))
+    claude = box.home / ".claude" / "projects" / memsync.encode_project_dir(str(box.project))
     (claude / "memory").mkdir(parents=True)
     transcript = resources.files("gitend") / "data" / "demo-transcript.jsonl"
     (claude / "3f1c9a52-demo.jsonl").write_bytes(transcript.read_bytes())
@@ -176,7 +175,7 @@ def _story(box: Sandbox) -> None:
           + box.git(box.remote, "log", "-1", "--stat", "--format=%s", "main"))
 
     _step(5, "Now `/clear`: the session ends with reason `clear`, which pushes nothing.")
-    notes = box.home / ".claude" / "projects" / memory.encode_project_dir(str(box.project)) / "memory"
+    notes = box.home / ".claude" / "projects" / memsync.encode_project_dir(str(box.project)) / "memory"
     (notes / "testing.md").write_text(NOTE + "Seed data: `mix run priv/repo/seeds.exs`.\n")
     elapsed, _ = box.end_session("clear")
     box.wait_for_worker()

@@ -6,66 +6,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import config, paths, queue
+from gitend import approvals, config, dotfiles, paths, queue
 from gitend.errors import GitendError
 from gitend.output import paint
-
-KEEP_RESULTS = 20
-
-
-def _results_file() -> Any:
-    return paths.state_dir() / "results.json"
-
-
-def results() -> list[dict[str, Any]]:
-    try:
-        data = json.loads(_results_file().read_text(encoding="utf-8"))
-        return data if isinstance(data, list) else []
-    except (OSError, ValueError):
-        return []
-
-
-def record(kind: str, target: str, ok: bool, summary: str) -> None:
-    """Remember the newest result per (kind, target) for `gitend status`, and when it last went well."""
-    now, previous, kept = time.time(), None, []
-    for r in results():
-        if (r.get("kind"), r.get("target")) == (kind, target):
-            previous = r
-        else:
-            kept.append(r)
-    if ok:
-        last_ok = now
-    elif previous:
-        last_ok = previous.get("time") if previous.get("ok") else previous.get("last_ok")
-    else:
-        last_ok = None
-    kept.insert(0, {"kind": kind, "target": target, "ok": ok, "summary": summary, "time": now,
-                    "last_ok": last_ok if isinstance(last_ok, (int, float)) else None})
-    queue.write_atomic(_results_file(), kept[:KEEP_RESULTS])
-
-
-def _held_extras_file() -> Any:
-    return paths.state_dir() / "held-extras.json"
-
-
-def held_extras() -> dict[str, str]:
-    """memory.extra sources skipped for a finding, with why."""
-    try:
-        data = json.loads(_held_extras_file().read_text(encoding="utf-8"))
-        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def set_held_extras(held: dict[str, str]) -> None:
-    if held != held_extras():
-        queue.write_atomic(_held_extras_file(), held)
 
 
 def _unpushed() -> dict[str, Any] | None:
     """gitend's commits in the dotfile repo that its remote lacks (e.g. after /clear); local git only."""
-    from gitend import dotfiles
-
     try:
         cfg = config.load(None)
         count = dotfiles.unpushed(cfg.memory)
@@ -92,10 +39,10 @@ def collect() -> dict[str, Any]:
         "pending": [_job(j) for j in jobs if not j.held and not j.last_error],
         "failed": [_job(j) for j in jobs if not j.held and j.last_error],
         "held": [_job(j) for j in jobs if j.held],
-        "held_extras": [{"source": source, "held": why} for source, why in sorted(held_extras().items())],
+        "held_extras": [{"source": source, "held": why} for source, why in sorted(approvals.held_extras().items())],
         "unpushed": _unpushed(),
         "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
-                 for r in results()],
+                 for r in queue.results()],
         "set_aside": queue.set_aside(),
         "log": str(paths.log_file()),
     }
@@ -134,7 +81,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:
         lines.append(f"{paint('corrupt', 'red')}  job file {name} could not be read and was set aside "
-                     f"in {queue.folder() / 'corrupt'}")
+                     f"in {paths.queue_dir() / 'corrupt'}")
     for result in report["last"][:5]:
         mark = paint("ok", "green") if result["ok"] else paint("error", "red")
         since = "" if result["ok"] else (f" (last successful sync {result['last_ok'][:16].replace('T', ' ')})"
@@ -143,3 +90,9 @@ def render(report: dict[str, Any]) -> list[str]:
                      f"{mark} {result['summary']}{since}")
     lines.append(f"log      {report['log']}")
     return lines
+
+
+def run(*, as_json: bool) -> int:
+    report = collect()
+    print(json.dumps(report, indent=2) if as_json else "\n".join(render(report)))
+    return 0

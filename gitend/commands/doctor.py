@@ -9,9 +9,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gitend import config, install, paths, queue
+from gitend import config, dotfiles, git, installed, paths, queue
 from gitend.errors import GitendError
-from gitend import git
 from gitend.git import GitError, GitTimeout, Repo
 from gitend.output import paint
 
@@ -57,24 +56,24 @@ def _config() -> Iterator[str | Problem]:
 
 def _hook() -> Iterator[str | Problem]:
     try:
-        record = install.load_record()
+        record = installed.load_record()
     except GitendError:
         record = {}
-        yield (f"{install.record_path()}, gitend's install record, is unreadable or damaged",
+        yield (f"{paths.install_record()}, gitend's install record, is unreadable or damaged",
                "remove it, then run `gitend install` again (uninstall needs it to undo exactly what install did)")
-    path = install.settings_path(record.get("settings"))
+    path = installed.settings_path(record.get("settings"))
     try:
-        data, raw = install.read_settings(path)
+        data, raw = installed.read_settings(path)
     except GitendError as exc:
         yield str(exc), "fix the file, then run `gitend install`"
         return
     session_end = (data.get("hooks") or {}).get("SessionEnd") if isinstance(data.get("hooks"), dict) else None
     session_end = session_end if isinstance(session_end, list) else []
-    hooks = install.gitend_hooks(session_end)  # gitend's own entry, or the user's per-reason ones
+    hooks = installed.gitend_hooks(session_end)  # gitend's own entry, or the user's per-reason ones
     if not hooks:
         yield f"no SessionEnd hook for gitend in {path}", "run `gitend install`"
         return
-    ours = [id(hook) for hook in install.our_entries(session_end)]  # the rest are the user's per-reason entries
+    ours = [id(hook) for hook in installed.our_entries(session_end)]  # the rest are the user's per-reason entries
     for command in dict.fromkeys(map(_program, hooks)):
         if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
             mine = any(id(hook) in ours for hook in hooks if _program(hook) == command)
@@ -86,11 +85,11 @@ def _hook() -> Iterator[str | Problem]:
         yield ("the hook has no timeout, so Claude Code cancels it after the shared 1.5 s budget",
                "run `gitend install` again (it sets a timeout of 10 s)" if all(id(h) in ours for h in untimed) else
                'add "timeout": 10 to each of your own gitend entries')
-    missing = install.uncovered_reasons(session_end)
+    missing = installed.uncovered_reasons(session_end)
     if missing:
         # Saving on some reasons only (clear, say) is a choice hooks-examples/ shows: say it, not a problem.
         yield (f"note: your gitend entries in {path} run for the matchers "
-               f"{', '.join(install.per_reason_matchers(session_end))} only, so a session ending with "
+               f"{', '.join(installed.per_reason_matchers(session_end))} only, so a session ending with "
                f"{', '.join(missing)} is not saved; a matcher of \"*\" saves on every reason")
     timeout = hooks[0].get("timeout")
     if data.get("disableAllHooks"):
@@ -106,15 +105,13 @@ def _dotfiles() -> Iterator[str | Problem]:
     if not (cfg.memory.enabled and cfg.memory.repo):
         yield "memory sync is off (memory.repo is not set)"
         return
-    from gitend import dotfiles
-
     try:
         repo, branch = dotfiles.open_repo(cfg.memory.repo)
     except GitendError as exc:
         yield str(exc), "fix the dotfile repo, or `gitend install --dotfiles DIR --remote URL`"
         return
-    hook = install.hooks_dir(repo)[0] / "pre-push"
-    if not (install.is_our_hook(hook) and os.access(hook, os.X_OK)):
+    hook = installed.hooks_dir(repo)[0] / "pre-push"
+    if not (installed.is_our_hook(hook) and os.access(hook, os.X_OK)):
         yield (f"{hook} is not gitend's pre-push hook, so pushes from the dotfile repo skip the secret review",
                f"run `gitend install --dotfiles {repo.root}` (a hook of yours there is kept and runs after it)")
     remote = cfg.memory.remote
@@ -136,7 +133,7 @@ def _queue() -> Iterator[str | Problem]:
     try:
         jobs = queue.load()
     except OSError as exc:
-        yield f"cannot read the queue in {queue.folder()}: {exc}", "check that folder's permissions"
+        yield f"cannot read the queue in {paths.queue_dir()}: {exc}", "check that folder's permissions"
         return
     held = [j for j in jobs if j.held]
     failed = [j for j in jobs if not j.held and j.last_error]

@@ -1,20 +1,22 @@
 """Claude Code's auto-memory notes: find this project's folder, and mirror it to and from a
 folder in the dotfile repo by copying bytes (never symlinks, which Claude's atomic writes
-would replace). Only `*.md` notes are ever read; git itself is the caller's business."""
+would replace), through the secret gate, then commit it there. Only `*.md` notes are ever read."""
 from __future__ import annotations
 
+import difflib
 import hashlib
-import json
 import os
 import re
-import socket
 import stat
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from gitend import files, paths
+from gitend import approvals, config, dotfiles, files, lock, paths, queue
 from gitend.errors import GitendError
+from gitend.git import Repo
+from gitend.secrets import Finding, redact
 
 MAX_NOTE = 1 << 20
 MAX_DEPTH = 8  # folders below the memory folder that are looked into
@@ -50,10 +52,7 @@ def _configured_dir(project_root: Path) -> Path | None:
     copies to the dotfile remote. $HOME and its ancestors are refused (they hold far more than notes)."""
     home = os.path.realpath(Path.home())
     for settings in (project_root / ".claude" / "settings.local.json", paths.claude_dir() / "settings.json"):
-        try:
-            value = json.loads(settings.read_text(encoding="utf-8")).get("autoMemoryDirectory")
-        except (OSError, ValueError, AttributeError):
-            continue
+        value = files.read_json(settings, {}).get("autoMemoryDirectory")
         if isinstance(value, str) and (value == "~" or value.startswith("~/")):
             value = os.path.expanduser(value)
         if not (isinstance(value, str) and os.path.isabs(value)):
@@ -209,22 +208,6 @@ class MirrorPlan:
         return not (self.write or self.delete or self.conflicts)
 
 
-def host() -> str:
-    """This machine's name, as it appears in file and branch names."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"
-
-
-def conflict_copy(rel: str, taken: set[str], *, host_name: str | None = None, now: float | None = None) -> str:
-    """`<stem>.conflict-<host>-<UTC time>.md` beside the note, not in `taken` (which it joins)."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    stem = rel[:-3] if rel.lower().endswith(".md") else rel
-    copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}.md", 2
-    while copy in taken:
-        copy, n = f"{stem}.conflict-{host_name or host()}-{stamp}-{n}.md", n + 1
-    taken.add(copy)
-    return copy
-
-
 def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[str, str], *,
                 written: dict[str, str] | None = None, host: str | None = None,
                 now: float | None = None) -> MirrorPlan:
@@ -245,7 +228,7 @@ def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[st
         elif here.digest == last:
             behind.append(rel)
         else:  # both changed, or no record of our last sync: keep both versions
-            conflicts.append((rel, conflict_copy(rel, taken, host_name=host, now=now)))
+            conflicts.append((rel, dotfiles.conflict_copy(rel, taken, host_name=host, now=now)))
     return MirrorPlan(tuple(write), tuple(delete), tuple(conflicts), tuple(kept), tuple(behind))
 
 
@@ -299,17 +282,8 @@ def apply_mirror(plan: MirrorPlan, local_folder: Path, repo_folder: Path,
 
 # -- what this machine last mirrored ----------------------------------------------
 
-def _manifest_path(key: str) -> Path:
-    name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return paths.state_dir() / "memory" / f"{name}.json"
-
-
-def _load(key: str) -> dict:
-    try:
-        data = json.loads(_manifest_path(key).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+def _load(key: str) -> dict[str, Any]:
+    return files.read_json(paths.manifest_file(key), {})
 
 
 def _digests(value: object) -> dict[str, str] | None:
@@ -331,14 +305,9 @@ def load_written(key: str) -> dict[str, str]:
 
 
 def save_manifest_digests(key: str, digests: dict[str, str], written: dict[str, str] | None = None) -> None:
-    path = _manifest_path(key)
-    record = {"key": key, "notes": digests, "written": {rel: d for rel, d in (written or {}).items()
-                                                        if rel in digests and d != digests[rel]}}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
-    except OSError as exc:
-        raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
+    files.write_json(paths.manifest_file(key), {
+        "key": key, "notes": digests,
+        "written": {rel: d for rel, d in (written or {}).items() if rel in digests and d != digests[rel]}})
 
 
 def save_manifest(key: str, notes: dict[str, Note], written: dict[str, str] | None = None) -> None:
@@ -384,3 +353,181 @@ def pull(repo_folder: Path, local_folder: Path, manifest: dict[str, str], repo_t
     except OSError as exc:
         raise GitendError(f"cannot copy memory notes into {local_folder} ({exc.strerror or exc})") from None
     return PullResult(tuple(copied), tuple(kept))
+
+
+def _commit_times(repo: Repo, rel_folder: str) -> dict[str, float]:
+    """The time of the last commit that touched each file under rel_folder."""
+    times: dict[str, float] = {}
+    stamp = 0.0
+    for line in repo.text("log", "--format=%x00%ct", "--name-only", "--", rel_folder).splitlines():
+        if line.startswith("\0"):
+            stamp = float(line[1:])
+        elif line:
+            times.setdefault(line.removeprefix(rel_folder + "/"), stamp)
+    return times
+
+
+def pull_project(directory: str, progress: Callable[[str], None]) -> None:
+    """`gitend memory pull`: this project's notes from the dotfile repo into Claude Code's
+    memory folder, for a new machine. Newer local notes are kept."""
+    cfg = config.load(None)
+    if not cfg.memory.repo:
+        raise GitendError("memory.repo is not set in the config; nothing to pull from")
+    try:
+        root = Repo.find(directory).main_root
+    except GitendError:
+        root = Path(directory).resolve()
+    key = key_for(root)
+    with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
+        repo, branch = dotfiles.open_repo(cfg.memory.repo)
+        for note in dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes:
+            progress(note)
+        rel_folder = project_folder(cfg.memory.path.strip("/"), key)
+        source = repo.root / rel_folder
+        if not source.is_dir():
+            raise GitendError(f"the dotfile repo has no notes for {key} (looked in {source})")
+        target = notes_dir(root, Path(directory).resolve())
+        written = load_written(key)
+        result = pull(source, target, load_manifest(key), _commit_times(repo, rel_folder), written)
+        # What was pulled counts as synced: it must not look like an edit made here.
+        synced = {**load_manifest(key), **{p: n.digest for p, n in list_notes(target).items() if p in result.copied}}
+        save_manifest_digests(key, synced, {p: d for p, d in written.items() if p not in result.copied})
+    queue.spawn_worker_if_due(cfg.push.background)
+    for path in result.copied:
+        progress(f"copied {path}")
+    for path in result.kept_local:
+        progress(f"kept the local {path} (newer or changed here)")
+    progress(f"{len(result.copied)} note(s) copied into {target}")
+
+
+# -- one set of notes, through the secret gate, into the dotfile repo ---------------------------
+
+
+def project_folder(folder: str, key: str) -> str:
+    """One flat folder per project (`github.com+owner+repo`): keys never contain "+", so no
+    project's folder can sit inside another's."""
+    return f"{folder}/{key.replace('/', '+')}"
+
+
+def key_for(project_root: Path) -> str:
+    """project_key, from the project's origin URL as git has it."""
+    origin = None
+    if (project_root / ".git").exists():
+        try:
+            origin = Repo.find(project_root).text("config", "--get", "remote.origin.url", check=False) or None
+        except GitendError:
+            origin = None
+    return project_key(origin, project_root)
+
+
+@dataclass
+class Pending:
+    """What mirroring one set of notes would change in the dotfile repo, and what it found."""
+
+    key: str
+    rel_folder: str
+    source: Path
+    only: str | None
+    local: dict[str, Note]
+    plan: MirrorPlan
+    data: dict[str, bytes]  # the bytes of every note that would be written, read once and scanned
+    texts: dict[str, str]  # the same, as text
+    findings: list[Finding]  # unapproved ones
+    written: dict[str, str]  # the manifest's digests of redacted copies in the repo
+
+    def diff(self, repo: Repo) -> str:
+        """A unified diff of the notes in the dotfile repo against what would be written."""
+        chunks: list[str] = []
+        for path, text in sorted(self.texts.items()):
+            old_path = repo.root / self.rel_folder / path
+            old = old_path.read_text(encoding="utf-8", errors="replace") if old_path.is_file() else ""
+            chunks += difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                           f"a/{self.rel_folder}/{path}", f"b/{self.rel_folder}/{path}")
+        return "".join(chunks) + "".join(f"deleted: {self.rel_folder}/{p}\n" for p in self.plan.delete)
+
+
+def pending(repo: Repo, rel_folder: str, source: Path, key: str, cfg: config.Config,
+            only: str | None = None) -> Pending:
+    target = repo.root / rel_folder
+    local = list_notes(source, only)
+    written = load_written(key)
+    plan = plan_mirror(local, list_notes(target, only), load_manifest(key), written=written)
+    data = {}
+    for path in list(plan.write) + [path for path, _ in plan.conflicts]:
+        # Read once: these very bytes are scanned, written and recorded, whatever happens to the note meanwhile.
+        raw = read_note(source / path)
+        if raw is None:  # gone, or no longer a note
+            local.pop(path, None)
+            continue
+        data[path] = raw
+        local[path] = Note(path, hashlib.sha256(raw).hexdigest(), len(raw))
+    texts = {path: raw.decode("utf-8", errors="replace") for path, raw in data.items()}
+    findings = approvals.unapproved(approvals.scan_notes(texts), cfg.review)
+    return Pending(key, rel_folder, source, only, local, plan, data, texts, findings, written)
+
+
+def project_pending(repo: Repo, project_root: Path, cwd: Path, cfg: config.Config,
+                    source: Path | None = None) -> Pending | None:
+    """`source`: the memory folder the hook found (old jobs lack it: then it is looked for here)."""
+    source = source or memory_dir(project_root, cwd)
+    if source is None or not source.is_dir():
+        return None
+    key = key_for(project_root)
+    return pending(repo, project_folder(cfg.memory.path.strip("/"), key), source, key, cfg)
+
+
+def job_pending(repo: Repo, job: queue.Job, cfg: config.Config) -> Pending | None:
+    """What a memory job has to mirror, from the folder its hook found."""
+    project_root = Path(job.data["project_root"])
+    stored = job.data.get("memory_dir")
+    return project_pending(repo, project_root, Path(job.data.get("cwd") or project_root), cfg,
+                           Path(stored) if stored else None)
+
+
+def mirror(repo: Repo, work: Pending, message: str, cfg: config.Config, *, redacting: bool = False) -> str:
+    """Copy one set of notes into the dotfile repo and commit them, through the secret gate."""
+    if work.plan.empty:
+        # The plan compares with the files, so notes that a killed or failed run copied but did not
+        # commit look done: finish that run's work. Ignored files count (gitend's folder is its own).
+        if load_manifest(work.key) != {rel: note.digest for rel, note in work.local.items()}:
+            save_manifest(work.key, work.local, work.written)
+        if not repo.git("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", work.rel_folder):
+            return ""
+        commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+        return f"{work.key}: committed the notes an interrupted run had copied" if commit else ""
+    if work.findings and not (redacting or cfg.review.on_finding == "redact"):
+        raise approvals.Held(work.findings, f"the notes of {work.key}")
+    out = dict(work.data)
+    redacted = {f.path for f in work.findings}
+    for path in redacted:
+        out[path] = redact(work.texts[path], [f for f in work.findings if f.path == path]).encode("utf-8")
+    apply_mirror(work.plan, work.source, repo.root / work.rel_folder, out)
+    # Recorded before the commit: a run that stops here leaves an empty plan, and the next commits.
+    rewritten = set(work.plan.write) | {rel for rel, _ in work.plan.conflicts}
+    written = {rel: digest for rel, digest in work.written.items() if rel not in rewritten}
+    written.update({path: hashlib.sha256(out[path]).hexdigest() for path in redacted})
+    save_manifest(work.key, work.local, written)
+    commit = dotfiles.commit_folder(repo, work.rel_folder, message)
+    changes = len(work.plan.write) + len(work.plan.delete)
+    redacted_note = f", {len(work.findings)} secret(s) redacted" if work.findings else ""
+    return f"{work.key}: {changes} note change(s) committed{redacted_note}" if commit else ""
+
+
+def mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
+    """memory.extra: user-wide files or folders, e.g. ~/.claude/CLAUDE.md, under <path>/_user/."""
+    lines, held_extras = [], {}
+    for extra in cfg.memory.extra:
+        source = Path(extra).expanduser()
+        if not source.exists():
+            continue
+        only = None if source.is_dir() else source.name
+        rel_folder = f"{folder}/_user/{source.name}" if only is None else f"{folder}/_user"
+        work = pending(repo, rel_folder, source if only is None else source.parent, f"_user/{source.name}",
+                       cfg, only)
+        try:
+            lines.append(mirror(repo, work, f"memory: {source.name} from {config.host()}", cfg))
+        except approvals.Held as held:
+            held_extras[str(source)] = str(held)
+            lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or allowed")
+    approvals.set_held_extras(held_extras)
+    return lines

@@ -16,49 +16,25 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
-import sys
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gitend import config, paths
+from gitend import config, installed, paths
 from gitend.errors import GitendError
 from gitend.files import write_atomic
 from gitend.git import Repo, run
+from gitend.installed import Json
 
-Json = dict[str, Any]
 TIMEOUT_S = 10  # a per-hook timeout raises Claude Code's shared 1.5 s SessionEnd budget
-CATCH_ALL = (None, "", "*")  # matchers that match every reason
-# The SessionEnd reasons Claude Code sends (research/claude-code-facts.md §1.3); `other` stands
-# for every reason without a name of its own.
-REASONS = ("clear", "resume", "logout", "prompt_input_exit", "other")
-MARKER = "# gitend pre-push hook"
-CHAINED = "pre-push.gitend-chained"
-PRE_PUSH = f"""#!/bin/sh
-{MARKER}: written by `gitend install`, removed by `gitend uninstall`.
-# gitend's secret review runs first; then the hook that was here before, if any (kept as
-# {CHAINED}), with the same arguments and input. Either one can block the push.
-tmp=$(mktemp "${{TMPDIR:-/tmp}}/gitend-pre-push.XXXXXX") || exit 1
-trap 'rm -f "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM
-cat >"$tmp" || exit 1
-@GITEND@ review --pre-push "$1" "$2" <"$tmp" || exit 1
-chained="$(dirname "$0")/{CHAINED}"
-if [ -x "$chained" ]; then
-    "$chained" "$@" <"$tmp"
-    exit $?
-fi
-exit 0
-"""
 
 
 def install(settings: str | None, dotfiles: str | None, remote: str | None) -> list[str]:
-    command = gitend_command()
-    path = settings_path(settings)
-    previous = load_record()
+    command = installed.gitend_command()
+    path = installed.settings_path(settings)
+    previous = installed.load_record()
     raw, new, created, updating, theirs = _merged_settings(path, command)  # refuses before anything changes
     target, lines = _dotfile_repo(dotfiles, remote) if dotfiles else (None, [])
     same = previous.get("settings") == str(path)
@@ -100,8 +76,8 @@ def _configured_dotfile_repo() -> Path | None:
 
 
 def uninstall(settings: str | None) -> list[str]:
-    record = load_record()
-    path = settings_path(settings or record.get("settings"))
+    record = installed.load_record()
+    path = installed.settings_path(settings or record.get("settings"))
     created = record.get("created", {}) if str(path) == record.get("settings") else {}
     try:
         lines = _remove_from_settings(path, created)
@@ -110,7 +86,7 @@ def uninstall(settings: str | None) -> list[str]:
         lines += _uninstall_memory_repo(record.get("memory_repo"))
     except OSError as exc:
         raise _os_error(exc) from None
-    record_path().unlink(missing_ok=True)
+    paths.install_record().unlink(missing_ok=True)
     return lines or ["nothing to remove: gitend is not installed"]
 
 
@@ -119,41 +95,7 @@ def _os_error(exc: OSError) -> GitendError:
     return GitendError(f"cannot change {where}: {exc.strerror or exc}; fix that, then run this again")
 
 
-def gitend_command() -> str:
-    """`gitend` when PATH finds this very install, else the absolute path of its script."""
-    ours = shutil.which("gitend", path=os.path.dirname(sys.executable))
-    if ours is None:
-        return "gitend"
-    on_path = shutil.which("gitend")
-    return "gitend" if on_path and os.path.samefile(on_path, ours) else os.path.abspath(ours)
-
-
-def pre_push_script(command: str) -> str:
-    return PRE_PUSH.replace("@GITEND@", shlex.quote(command))
-
-
 # -- Claude Code settings ---------------------------------------------------------------
-
-def settings_path(given: str | None) -> Path:
-    return Path(os.path.abspath(os.path.expanduser(given))) if given else paths.claude_dir() / "settings.json"
-
-
-def read_settings(path: Path) -> tuple[Json, bytes | None]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}, None
-    except OSError as exc:
-        raise GitendError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except ValueError as exc:
-        why = f"line {exc.lineno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise GitendError(f"{path} is not valid JSON ({why}); fix it, then run this again") from None
-    if not isinstance(data, dict):
-        raise GitendError(f"{path} does not hold a JSON object at the top level; fix it, then run this again")
-    return data, raw
-
 
 def _member(parent: Json, key: str, kind: type, path: Path, *, create: bool, label: str) -> Any:
     if key not in parent and create:
@@ -162,65 +104,6 @@ def _member(parent: Json, key: str, kind: type, path: Path, *, create: bool, lab
         what = "an object" if kind is dict else "a list"
         raise GitendError(f'{path}: "{label}" must be {what}; fix it, then run this again')
     return parent.get(key)
-
-
-def _is_ours(hook: Any) -> bool:
-    """gitend's SessionEnd handler, in exec form (`gitend` + ["hook", ...]) or shell form."""
-    if not isinstance(hook, dict) or not isinstance(hook.get("command"), str):
-        return False
-    args = hook.get("args")
-    try:
-        words = [hook["command"], *args] if isinstance(args, list) else shlex.split(hook["command"])
-    except ValueError:
-        return False
-    return len(words) > 1 and Path(str(words[0])).name in ("gitend", "gitend.exe") and words[1] == "hook"
-
-
-def _gitend_groups(session_end: list[Any]) -> list[tuple[Json, Json]]:
-    """(matcher group, hook) for every gitend hook under SessionEnd."""
-    return [(group, hook) for group in session_end if isinstance(group, dict) and isinstance(group.get("hooks"), list)
-            for hook in group["hooks"] if _is_ours(hook)]
-
-
-def _catch_all(group: Json) -> bool:
-    return group.get("matcher") in CATCH_ALL
-
-
-def gitend_hooks(session_end: list[Any]) -> list[Json]:
-    """Every gitend hook: gitend's own entries and the user's per-reason ones."""
-    return [hook for _, hook in _gitend_groups(session_end)]
-
-
-def our_entries(session_end: list[Any]) -> list[Json]:
-    """gitend's own entries: gitend hooks in a catch-all matcher group."""
-    return [hook for group, hook in _gitend_groups(session_end) if _catch_all(group)]
-
-
-def per_reason_matchers(session_end: list[Any]) -> list[str]:
-    """The matchers, as JSON, of the user's own gitend entries: the ones under a specific matcher."""
-    return list(dict.fromkeys(json.dumps(group.get("matcher")) for group, _ in _gitend_groups(session_end)
-                              if not _catch_all(group)))
-
-
-def _matches(matcher: Any, reason: str) -> bool:
-    """Claude Code's rule (research/claude-code-facts.md §1.4): a matcher of letters, digits, `_`,
-    `-`, spaces, `,` and `|` is an exact name or a list of them; anything else is a regex."""
-    if matcher in CATCH_ALL:
-        return True
-    if not isinstance(matcher, str):
-        return False
-    if re.fullmatch(r"[A-Za-z0-9_\- ,|]*", matcher):
-        return reason in (name.strip() for name in re.split(r"[|,]", matcher))
-    try:
-        return re.search(matcher, reason) is not None
-    except re.error:
-        return False
-
-
-def uncovered_reasons(session_end: list[Any]) -> list[str]:
-    """The session-end reasons for which no gitend hook runs."""
-    matchers = [group.get("matcher") for group, _ in _gitend_groups(session_end)]
-    return [reason for reason in REASONS if not any(_matches(m, reason) for m in matchers)]
 
 
 def _drop(session_end: list[Any], doomed: list[Json]) -> None:
@@ -235,13 +118,13 @@ def _drop(session_end: list[Any], doomed: list[Json]) -> None:
 
 
 def _merged_settings(path: Path, command: str) -> tuple[bytes | None, bytes, dict[str, bool], bool, list[str]]:
-    data, raw = read_settings(path)
+    data, raw = installed.read_settings(path)
     created = {"file": raw is None, "hooks": "hooks" not in data}
     hooks = _member(data, "hooks", dict, path, create=True, label="hooks")
     created["SessionEnd"] = "SessionEnd" not in hooks
     session_end = _member(hooks, "SessionEnd", list, path, create=True, label="hooks.SessionEnd")
     entry = {"type": "command", "command": command, "args": ["hook"], "timeout": TIMEOUT_S}
-    ours, theirs = our_entries(session_end), per_reason_matchers(session_end)
+    ours, theirs = installed.our_entries(session_end), installed.per_reason_matchers(session_end)
     if ours:  # an older gitend entry: update it where it is, drop any duplicates
         ours[0].update(entry)
         _drop(session_end, ours[1:])
@@ -313,10 +196,10 @@ def _move_out_of(old: Path, created: dict[str, bool], new: Path) -> list[str]:
 
 
 def _remove_from_settings(path: Path, created: dict[str, bool]) -> list[str]:
-    data, raw = read_settings(path)
+    data, raw = installed.read_settings(path)
     hooks = _member(data, "hooks", dict, path, create=False, label="hooks") if raw is not None else None
     session_end = _member(hooks, "SessionEnd", list, path, create=False, label="hooks.SessionEnd") if hooks else None
-    ours = our_entries(session_end) if session_end is not None else []
+    ours = installed.our_entries(session_end) if session_end is not None else []
     if not ours:
         return []
     _drop(session_end, ours)
@@ -476,34 +359,15 @@ def _dotfile_repo(dotfiles: str, remote: str | None) -> tuple[Path, list[str]]:
     return target, lines
 
 
-def hooks_dir(repo: Repo) -> tuple[Path, str]:
-    """Where git looks for this repo's hooks, and the config scope that said so."""
-    # gitend's own git calls pin core.hooksPath on the command line ("command" scope);
-    # the user's setting is the last one from a config file.
-    out = repo.text("config", "--show-scope", "--get-all", "core.hooksPath", check=False)
-    found = [line.split("\t", 1) for line in out.splitlines() if "\t" in line and not line.startswith("command\t")]
-    if not found:
-        return repo.common_dir / "hooks", ""
-    scope, value = found[-1]
-    return repo.root / Path(value).expanduser(), scope  # relative: to the work tree root, as git runs hooks
-
-
-def is_our_hook(hook: Path) -> bool:
-    try:
-        return MARKER.encode() in hook.read_bytes()[:4096]
-    except OSError:
-        return False
-
-
 def _install_pre_push(repo: Repo, command: str, record: Json) -> list[str]:
-    folder, scope = hooks_dir(repo)
-    hook, chained = folder / "pre-push", folder / CHAINED
+    folder, scope = installed.hooks_dir(repo)
+    hook, chained = folder / "pre-push", folder / installed.CHAINED
     folder.mkdir(parents=True, exist_ok=True)
-    if os.path.lexists(hook) and not is_our_hook(hook):
+    if os.path.lexists(hook) and not installed.is_our_hook(hook):
         if os.path.lexists(chained):
             raise GitendError(f"{hook} and {chained} both exist; merge them into one by hand, then run this again")
         os.replace(hook, chained)
-    script = pre_push_script(command).encode()
+    script = installed.pre_push_script(command).encode()
     done = "installed the pre-push hook in"
     if hook.is_file() and hook.read_bytes() == script and os.access(hook, os.X_OK):
         done = "the pre-push hook is already in"
@@ -523,8 +387,8 @@ def _uninstall_pre_push(info: Json | None) -> list[str]:
     if not info:
         return []
     hook = Path(info["path"])
-    chained = hook.with_name(CHAINED)
-    if os.path.lexists(hook) and not is_our_hook(hook):
+    chained = hook.with_name(installed.CHAINED)
+    if os.path.lexists(hook) and not installed.is_our_hook(hook):
         return [f"left {hook} alone: it is not gitend's any more"]
     if not os.path.lexists(hook) and not os.path.lexists(chained):
         return []
@@ -546,36 +410,9 @@ def _uninstall_config(info: Json | None) -> list[str]:
 
 # -- the install record -----------------------------------------------------------------
 
-def record_path() -> Path:
-    return paths.state_dir() / "install.json"
-
-
-# Each part of the record: its type, and the text fields it must have when present.
-_RECORD = {"settings": (str, ()), "created": (dict, ()), "backup": (str, ()), "config": (dict, ("path",)),
-           "pre_push": (dict, ("path",)), "memory_repo": (dict, ("path", "before", "after"))}
-
-
-def _well_formed(data: Any) -> bool:
-    return isinstance(data, dict) and all(
-        data.get(key) is None or isinstance(data[key], kind) and all(isinstance(data[key].get(f), str) for f in fields)
-        for key, (kind, fields) in _RECORD.items())
-
-
-def load_record() -> Json:
-    try:
-        data = json.loads(record_path().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        data = None
-    if not _well_formed(data):
-        raise GitendError(f"cannot read {record_path()}, gitend's install record; remove it, then run this again")
-    return data
-
-
 def _save_record(record: Json) -> None:
     try:
-        record_path().parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(record_path(), (json.dumps(record, indent=2) + "\n").encode())
+        paths.install_record().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(paths.install_record(), (json.dumps(record, indent=2) + "\n").encode())
     except OSError as exc:
         raise _os_error(exc) from None

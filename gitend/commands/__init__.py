@@ -1,0 +1,1 @@
+"""The commands people run, one module each; `gitend.cli` dispatches to them."""

@@ -1,0 +1,100 @@
+"""`gitend restore`: bring a snapshot back, or refuse and say why; --fetch looks on the remote."""
+from __future__ import annotations
+
+import sys
+
+from gitend import config, restore, snapshot
+from gitend.errors import GitendError
+from gitend.git import Repo
+from gitend.output import ask
+
+
+def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -> int:
+    repo = Repo.find(directory)
+    cfg = config.load(repo.root)
+    prefix = cfg.snapshot.branch_prefix
+    if fetch:
+        _fetch(repo, cfg)
+    try:
+        snap = snapshot.find(repo, spec, prefix)
+    except snapshot.NotFound as exc:
+        remote = _remote(repo, cfg)
+        if fetch or remote is None:
+            raise
+        if not (sys.stdin.isatty() and (ask(f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] ") or "") in ("y", "yes")):
+            raise GitendError(f"{exc}; `gitend restore {spec} --fetch` looks on {remote} too") from None
+        _fetch(repo, cfg)
+        snap = snapshot.find(repo, spec, prefix)
+
+    plan = restore.make_plan(repo, snap)
+    if plan.in_progress:
+        raise GitendError(f"{plan.in_progress} is in progress; finish or abort it before restoring")
+    if plan.head is None and plan.snap.base is not None:
+        raise GitendError(f"this branch has no commits yet and the snapshot was taken on "
+                          f"{plan.snap.base[:10]}; check that commit out first (git checkout {plan.snap.base[:10]})")
+    if plan.under_tracked_file:
+        path = plan.under_tracked_file[0]
+        raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
+                          f"where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file with "
+                          f"`git show {snap.untracked_commit[:10]}:{path}`")
+    if plan.ignored_collisions:
+        raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
+                          "gitend does not save ignored files, so move them away first")
+
+    if dry_run:
+        print("\n".join(restore.describe(plan)))
+        if plan.blocked and force and plan.head is None:
+            print(f"would refuse: {_UNBORN_FORCE}")
+        elif plan.blocked and force:
+            moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
+            print(f"would save the local state first{moved}, then restore (--force): "
+                  + restore.refusal(plan).removeprefix("refusing to restore over "))
+        elif plan.blocked:
+            print("would refuse: " + restore.refusal(plan).removeprefix("refusing to restore over "))
+        else:
+            print("nothing else would change; run without --dry-run to restore")
+        return 0
+
+    if plan.blocked:
+        if not force:
+            raise GitendError(restore.refusal(plan))
+        if plan.head is None:
+            raise GitendError(_UNBORN_FORCE)
+        saved = restore.save_current_state(repo, cfg.snapshot, f"saved by gitend restore before restoring {snap.commit.sha[:10]}")
+        repo.git("reset", "-q", "--hard")
+        if saved:
+            print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")
+        if plan.collisions:
+            folder = restore.move_aside(repo, plan.collisions)
+            print(f"moved what was in the way ({', '.join(plan.collisions)}) to {folder}")
+
+    conflicted, notes = restore.apply(repo, plan)
+    counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
+    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head else ""
+    print(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}")
+    for note in notes:
+        print(f"note: {note}")
+    if conflicted:
+        raise GitendError(f"conflicts in {', '.join(conflicted)}: both sides are kept between conflict markers; "
+                          f"resolve them and `git add` (the snapshot stays on {snap.name})")
+    return 0
+
+
+_UNBORN_FORCE = "this branch has no commits yet: commit or move the local files, then restore"
+_BACKUP_PLACE = "<git dir>/gitend/restore-backup/"
+
+
+def _remote(repo: Repo, cfg: config.Config) -> str | None:
+    remotes = repo.text("remote").split()
+    wanted = cfg.snapshot.push_remote or "origin"
+    return wanted if wanted in remotes else None
+
+
+def _fetch(repo: Repo, cfg: config.Config) -> None:
+    remote = _remote(repo, cfg)
+    if remote is None:
+        raise GitendError("no remote to fetch WIP branches from (set snapshot.push_remote, or add an origin)")
+    prefix = cfg.snapshot.branch_prefix
+    print(f"fetching {prefix}* from {remote} ...", file=sys.stderr)
+    repo.git("fetch", "--no-tags", remote, f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*",
+             timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())

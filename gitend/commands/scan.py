@@ -1,0 +1,28 @@
+"""`gitend scan`: the secret scanner on files and folders."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from gitend import secrets
+from gitend.errors import GitendError
+from gitend.output import paint
+
+
+def run(targets: list[str], *, as_json: bool) -> int:
+    for target in targets:
+        if not os.path.exists(target):
+            raise GitendError(f"{target} does not exist")
+    try:
+        findings = secrets.scan_paths(targets)
+    except OSError as exc:
+        raise GitendError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    if as_json:
+        print(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f"{f.path}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {f.excerpt.strip()}")
+        print(f"{len(findings)} possible secret(s) found" if findings else "no secrets found",
+              file=sys.stderr if findings else sys.stdout)
+    return 1 if findings else 0

@@ -1,0 +1,261 @@
+"""The background jobs: doing them (the detached worker and `gitend push`), and rebuilding
+what the secret review holds among them (for `gitend review`)."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, snapshot
+from gitend.errors import GitendError
+from gitend.git import Repo
+from gitend.secrets import Finding, mask
+
+Progress = Callable[[str], None]
+
+
+def run_now(progress: Progress) -> int:
+    """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
+    cfg = config.load(None)
+    with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
+        _queue_unpushed(cfg)
+        left = run_jobs(force=True, progress=progress)
+    queue.spawn_worker_if_due(cfg.push.background)
+    held = sum(1 for job in queue.load() if job.held)
+    if held:
+        progress(f"{held} job(s) held by the secret review: run `gitend review`")
+    elif not left:
+        progress("nothing left in the queue")
+    return 1 if left else 0
+
+
+def _queue_unpushed(cfg: config.Config) -> None:
+    """Commits a session that ended with a skip reason (/clear) left in the dotfile repo are
+    pushed by `gitend push` too, though no job waits for them any more."""
+    if not (cfg.memory.enabled and cfg.memory.repo):
+        return
+    target = os.path.expanduser(cfg.memory.repo)
+    jobs = [j for j in queue.load() if j.kind == "memory" and j.target == target]
+    if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
+        return  # a job pushes them anyway, or the push waits for `gitend review`
+    try:
+        ahead = dotfiles.unpushed(cfg.memory)
+    except GitendError:
+        return  # the memory job reports what is wrong with the dotfile repo
+    if ahead:
+        queue.add("memory", target, True, reason="push")
+
+
+def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+    cfg = config.load(None)
+    now = time.time()
+    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    groups: dict[tuple[str, str], list[queue.Job]] = {}
+    # Deferred snapshots first, so the WIP pushes that follow include them.
+    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
+        groups.setdefault((job.kind, job.target), []).append(job)
+    left = []
+    for (kind, target), group in groups.items():
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        progress(f"{what} {target} ...")
+        try:
+            summary = _KINDS[kind](target, group, cfg)
+        except GitendError as exc:
+            for job in group:
+                job.failed(str(exc), time.time())
+                queue.save(job)
+            left += group
+            queue.record(kind, target, False, str(exc))
+            progress(f"{what} {target}: failed: {exc}")
+            continue
+        held = [j for j in group if j.held]
+        for job in group:
+            if not job.held:
+                queue.remove(job)
+        left += held
+        queue.record(kind, target, not held and not (kind == "memory" and approvals.held_extras()), summary)
+        progress(f"{what} {target}: {summary}")
+    return left
+
+
+# -- the kinds of job ----------------------------------------------------------------
+
+
+def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Take the snapshot a hook handed over (the work tree as it is now)."""
+    if not Path(target).is_dir():
+        return "the work tree is gone; nothing to save"
+    repo = Repo.find(target)
+    payload = jobs[-1].data["payload"]
+    return snapshot.take(repo, config.load(repo.root), payload["session_id"], payload.get("transcript_path"),
+                         payload["reason"], may_defer=False, lock_wait_s=30).summary
+
+
+def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    repo, branch = dotfiles.open_repo(target)
+    folder = cfg.memory.path.strip("/")
+    lines = []
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=30, what=f"the dotfile repo {repo.root}"):
+        # One mirror per project (its newest job says where the notes are): two groups for one
+        # dotfile folder would each take the other's notes for deleted ones.
+        by_project: dict[str, list[queue.Job]] = {}
+        for job in jobs:
+            if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
+                by_project.setdefault(job.data["project_root"], []).append(job)
+        for project_root, project_jobs in by_project.items():
+            lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+        lines += memsync.mirror_extras(repo, folder, cfg)
+        pushing = [j for j in jobs if j.push and not j.held]
+        if not pushing:
+            lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
+                         if not any(j.held for j in jobs) else "")
+            return "; ".join(line for line in lines if line)
+        try:
+            outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
+                                    lambda revs: approvals.check_outgoing(repo, revs, cfg.review))
+        except (approvals.Held, dotfiles.PushRefused) as exc:
+            _hold(pushing, exc, "push")
+            lines.append(f"push held ({exc})")
+        else:
+            lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
+            lines += outcome.notes
+    return "; ".join(line for line in lines if line)
+
+
+def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
+    """Park jobs for `gitend review`; they are never retried on their own."""
+    for job in jobs:
+        job.held = str(reason)
+        job.data["held_at"] = stage
+        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
+        queue.save(job)
+
+
+def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
+    """Park jobs for `gitend review`; they are never retried on their own."""
+    for job in jobs:
+        job.held = str(reason)
+        job.data["held_at"] = stage
+        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
+        queue.save(job)
+
+
+def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
+                    cfg: config.Config) -> str:
+    work = memsync.job_pending(repo, jobs[-1], cfg)
+    if work is None:
+        return ""
+    sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
+    try:
+        return memsync.mirror(repo, work, f"memory: {work.key} from {config.host()} (session {sessions})", cfg,
+                              redacting=any(j.data.get("redact") for j in jobs))
+    except approvals.Held as held:
+        _hold(jobs, held, "notes")
+        return f"{work.key}: held ({held})"
+
+
+def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """One push per repository for all its WIP branches, under this machine's name on the
+    remote (refs/heads/<prefix><host>/<branch>), so machines never overwrite each other."""
+    repo = Repo.find(target)
+    remote = jobs[-1].data["remote"]
+    prefix = cfg.snapshot.branch_prefix
+    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(snapshot.wip_refs(repo, prefix)))
+    if not refs:
+        return "no WIP branches to push"
+    host = config.host()
+    specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
+    repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
+
+
+_KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip}
+
+
+# -- what is held, for `gitend review` -----------------------------------------------
+
+
+@dataclass
+class Item:
+    """One thing waiting for a decision: a project's notes, a push, or a blocked manual push."""
+
+    title: str
+    kind: str  # "notes": redactable copies; "push" and "blocked": commits, approve or hold only
+    diff: str
+    findings: list[Finding]  # re-found now, so the secrets themselves are never stored
+    contexts: list[list[str]]  # a few masked lines around each finding
+    jobs: list[queue.Job] = field(default_factory=list)
+    repo_root: str = ""
+
+
+def held_items(cfg: config.Config) -> list[Item]:
+    """Everything held, inspected afresh; a hold whose finding has gone away is released."""
+    items = []
+    groups: dict[tuple[str, str, str], list[queue.Job]] = {}
+    for job in queue.load():
+        if job.held:
+            stage = job.data.get("held_at", "notes")
+            groups.setdefault((job.target, stage, job.data.get("project_root", "") if stage == "notes" else ""),
+                              []).append(job)
+    for (target, stage, _project), jobs in groups.items():
+        repo, branch = dotfiles.open_repo(target)
+        if stage == "notes":
+            work = memsync.job_pending(repo, jobs[-1], cfg)
+            if work is None or not work.findings:
+                release(jobs)
+                continue
+            contexts = [approvals.context(work.texts[f.path], f) for f in work.findings]
+            items.append(Item(f"memory notes of {work.key} -> {repo.root}", "notes", mask(work.diff(repo)),
+                              work.findings, contexts, jobs, str(repo.root)))
+        else:
+            revs = dotfiles.outgoing(repo, branch, cfg.memory.remote)
+            item = _commits_item(repo, [revs], f"push of {repo.root} to {cfg.memory.remote}", "push", cfg)
+            if item is None:
+                release(jobs)
+                continue
+            item.jobs = jobs
+            items.append(item)
+    for root, entry in approvals.blocked().items():
+        try:
+            repo = Repo.find(root)
+        except GitendError:
+            approvals.set_blocked(root, None)
+            continue
+        item = _commits_item(repo, entry["ranges"], f"your push of {root} to {entry['remote']} (pre-push hook)",
+                             "blocked", cfg)
+        if item is None:
+            approvals.set_blocked(root, None)
+        else:
+            items.append(item)
+    return items
+
+
+def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cfg: config.Config) -> Item | None:
+    """The findings in commit ranges (rev-list arguments, one list per pushed ref)."""
+    found = [f for revs in ranges for f in approvals.unapproved(approvals.outgoing_findings(repo, revs), cfg.review)]
+    if not found:
+        return None
+    diff = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
+                               *revs, "--") for revs in ranges)
+    contexts = []
+    for f in found:
+        commit, _, path = f.path.partition(":")
+        text = repo.git("show", f"{commit}:{path}", check=False).decode("utf-8", "replace") if path else ""
+        contexts.append(approvals.context(text, f) if text else [f"> {f.excerpt}"])
+    return Item(title, kind, mask(diff), found, contexts, repo_root=str(repo.root))
+
+
+def release(jobs: list[queue.Job], *, redact: bool = False) -> None:
+    for job in jobs:
+        job.held = None
+        job.next_try = 0.0
+        job.data.pop("findings", None)
+        if redact:
+            job.data["redact"] = True
+        queue.save(job)
+
+
