@@ -211,6 +211,8 @@ def load(repo_root: Path | None = None) -> Config:
     return Config(**{name: SECTIONS[name](**values[name]) for name in SECTIONS}, sources=tuple(sources))
 
 
-def host() -> str:
-    """This machine's name, as it appears in file and branch names."""
+def host(settings: Push | None = None) -> str:
+    """This machine's name, as it appears in file and branch names: push.host, else its host name."""
+    if settings and settings.host:
+        return settings.host
     return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"

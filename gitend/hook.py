@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, lock, log, paths, queue, snapshot
+from gitend import config, files, lock, log, paths, queue, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -180,7 +180,25 @@ def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo
         jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
                               cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason,
                               memory_dir=str(notes)))
-    if repo is not None and wip_ref and cfg.snapshot.push_remote and push:
-        jobs.append(queue.add("wip", str(repo.main_root), push, remote=cfg.snapshot.push_remote, refs=[wip_ref],
-                              session_id=payload.session_id))
+    if repo is not None and wip_ref and cfg.snapshot.push_remote and push and _has_remote(repo, cfg.snapshot.push_remote):
+        branch = wip_ref.removeprefix(f"refs/heads/{cfg.snapshot.branch_prefix}")
+        jobs.append(queue.add("wip", str(repo.main_root), push, branches=[branch], session_id=payload.session_id))
     return jobs
+
+
+def _has_remote(repo: Repo, remote: str) -> bool:
+    """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
+    first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
+    found = "/" in remote or ":" in remote or bool(repo.text("config", "--get", f"remote.{remote}.url", check=False))
+    said = files.read_json(paths.no_push_remote_file(), {})
+    root = str(repo.main_root)
+    if found == (root not in said):
+        return found
+    if found:
+        del said[root]
+    else:
+        said[root] = remote
+        log.record("hook", f"WIP branches of {root} are not pushed: it has no remote {remote!r} "
+                           "(snapshot.push_remote); add that remote to push them")
+    files.write_json(paths.no_push_remote_file(), said)
+    return found

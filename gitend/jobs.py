@@ -158,18 +158,54 @@ def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queu
 
 
 def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
-    """One push per repository for all its WIP branches, under this machine's name on the
-    remote (refs/heads/<prefix><host>/<branch>), so machines never overwrite each other."""
+    """One push per repository for all its WIP branches, through the secret review, as
+    <prefix><host>-<clone id>/<branch>, so clones and machines never overwrite each other."""
+    remote = cfg.snapshot.push_remote
+    if not remote:
+        return "not pushed: snapshot.push_remote is off now, so the queued WIP push is dropped"
     repo = Repo.find(target)
-    remote = jobs[-1].data["remote"]
-    prefix = cfg.snapshot.branch_prefix
-    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(snapshot.wip_refs(repo, prefix)))
-    if not refs:
+    # A hold the newest snapshots no longer need goes with them (their push supersedes it).
+    held = [j for j in queue.load() if j.kind == "wip" and j.target == target and j.held]
+    pushes = wip_pushes(repo, jobs + held, cfg)
+    if not pushes:
         return "no WIP branches to push"
-    host = config.host()
-    specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
+    try:
+        approvals.check_outgoing(repo, [*pushes.values(), "--not", *_remote_has(remote)], cfg.review)
+    except approvals.Held as exc:
+        _hold(jobs, exc, "wip")
+        return f"held ({exc})"
+    specs = [f"+{sha}:{ref}" for ref, sha in pushes.items()]
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
-    return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
+    for job in held:
+        queue.remove(job)
+    names = sorted({ref.removeprefix("refs/heads/").rpartition("/")[0] for ref in pushes})
+    return f"pushed {len(pushes)} WIP branch(es) to {remote} as {', '.join(names)}/..."
+
+
+def wip_pushes(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> dict[str, str]:
+    """{remote ref: commit} for the WIP branches these jobs push. The local names may follow the
+    repository's `.gitend.yaml`; the remote names come from the user's config only."""
+    try:
+        local_prefix = config.load(repo.root).snapshot.branch_prefix
+    except GitendError:
+        local_prefix = cfg.snapshot.branch_prefix
+    branches = {b for job in jobs for b in job.data.get("branches", [])}
+    branches |= {ref.removeprefix(f"refs/heads/{local_prefix}") for job in jobs for ref in job.data.get("refs", [])
+                 if ref.startswith(f"refs/heads/{local_prefix}")}  # jobs an older gitend queued
+    namespace = snapshot.remote_namespace(repo, config.host(cfg.push))
+    pushes = {}
+    for branch in sorted(branches):
+        local = repo.resolve(snapshot.wip_ref(local_prefix, branch))
+        if local:
+            ref = snapshot.remote_wip_ref(cfg.snapshot.branch_prefix, namespace, branch)
+            tip = repo.resolve(f"refs/remotes/{cfg.snapshot.push_remote}/{ref.removeprefix('refs/heads/')}")
+            pushes[ref] = snapshot.for_remote(repo, local, tip)
+    return pushes
+
+
+def _remote_has(remote: str) -> list[str]:
+    """rev-list arguments for what a remote has, as far as this clone knows (a URL: any remote)."""
+    return ["--remotes"] if "/" in remote or ":" in remote else [f"--remotes={remote}"]
 
 
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
@@ -184,7 +220,7 @@ class Item:
     """One thing waiting for a decision: a project's notes, a push, or a blocked manual push."""
 
     title: str
-    kind: str  # "notes": redactable copies; "push" and "blocked": commits, approve or hold only
+    kind: str  # "notes": redactable copies; "push", "wip" and "blocked": commits, approve or hold only
     diff: str
     findings: list[Finding]  # re-found now, so the secrets themselves are never stored
     contexts: list[list[str]]  # a few masked lines around each finding
@@ -202,6 +238,13 @@ def held_items(cfg: config.Config) -> list[Item]:
             groups.setdefault((job.target, stage, job.data.get("project_root", "") if stage == "notes" else ""),
                               []).append(job)
     for (target, stage, _project), jobs in groups.items():
+        if stage == "wip":
+            item = _wip_item(target, jobs, cfg)
+            if item is None:
+                release(jobs)
+            else:
+                items.append(item)
+            continue
         repo, branch = dotfiles.open_repo(target)
         if stage == "notes":
             work = memsync.job_pending(repo, jobs[-1], cfg)
@@ -234,19 +277,38 @@ def held_items(cfg: config.Config) -> list[Item]:
     return items
 
 
-def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cfg: config.Config) -> Item | None:
-    """The findings in commit ranges (rev-list arguments, one list per pushed ref)."""
+def _wip_item(target: str, jobs: list[queue.Job], cfg: config.Config) -> Item | None:
+    """A held WIP push, looked at afresh: what pushing the newest snapshots would add."""
+    remote = cfg.snapshot.push_remote
+    try:
+        repo = Repo.find(target)
+    except GitendError:
+        return None
+    pushes = wip_pushes(repo, jobs, cfg) if remote else {}
+    if not remote or not pushes:
+        return None
+    item = _commits_item(repo, [[*pushes.values(), "--not", *_remote_has(remote)]],
+                         f"WIP branches of {repo.root} -> {remote}", "wip", cfg, diff=False)
+    if item:
+        item.jobs = jobs
+    return item
+
+
+def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cfg: config.Config, *,
+                  diff: bool = True) -> Item | None:
+    """The findings in commit ranges (rev-list arguments, one list per pushed ref); with `diff`,
+    their patches (not for a WIP push: its commits carry the whole work tree)."""
     found = [f for revs in ranges for f in approvals.unapproved(approvals.outgoing_findings(repo, revs), cfg.review)]
     if not found:
         return None
-    diff = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
-                               *revs, "--") for revs in ranges)
+    patches = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
+                                  *revs, "--") for revs in ranges) if diff else ""
     contexts = []
     for f in found:
         commit, _, path = f.path.partition(":")
         text = repo.git("show", f"{commit}:{path}", check=False).decode("utf-8", "replace") if path else ""
         contexts.append(approvals.context(text, f) if text else [f"> {f.excerpt}"])
-    return Item(title, kind, mask(diff), found, contexts, repo_root=str(repo.root))
+    return Item(title, kind, mask(patches), found, contexts, repo_root=str(repo.root))
 
 
 def release(jobs: list[queue.Job], *, redact: bool = False) -> None:

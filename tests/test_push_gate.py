@@ -61,7 +61,7 @@ def test_12_2_wip_push_held_on_aws_key(tmp_path: Path, hermetic: Path) -> None:
     assert "[r]edact" not in shown and SECRET_KEY not in shown
     wip = [ref for ref in remote_refs(origin) if ref.startswith("refs/heads/wip/")]
     assert len(wip) == 1 and wip[0].endswith("/main")
-    assert git(origin, "show", f"{wip[0]}:.env") == ENV_FILE
+    assert git(origin, "show", f"{wip[0]}^3:.env") == ENV_FILE  # untracked files: the third parent
     assert machine.status()["held"] == []
 
 
