@@ -42,7 +42,7 @@ def _key() -> bytes:
 
 
 def _approved() -> set[str]:
-    return set(files.read_json(paths.approvals_file(), []))
+    return set(files.read_json(paths.approvals_file(), [], lambda entry: isinstance(entry, str)))
 
 
 def approve(findings: Iterable[Finding]) -> None:
@@ -157,7 +157,13 @@ def context(text: str, finding: Finding, around: int = 2) -> list[str]:
 
 def blocked() -> dict[str, dict[str, Any]]:
     """Manual pushes of a dotfile repo that its pre-push hook blocked, by repository root."""
-    return files.read_json(paths.blocked_file(), {})
+    return files.read_json(paths.blocked_file(), {}, _is_blocked)
+
+
+def _is_blocked(entry: Any) -> bool:
+    ranges = entry.get("ranges") if isinstance(entry, dict) else None
+    return (isinstance(entry, dict) and isinstance(entry.get("remote"), str) and isinstance(ranges, list)
+            and all(isinstance(revs, list) and all(isinstance(rev, str) for rev in revs) for revs in ranges))
 
 
 def set_blocked(root: str, entry: dict[str, Any] | None) -> None:
@@ -173,8 +179,7 @@ def set_blocked(root: str, entry: dict[str, Any] | None) -> None:
 
 def held_extras() -> dict[str, str]:
     """memory.extra sources skipped for a finding, with why."""
-    data = files.read_json(paths.held_extras_file(), {})
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+    return files.read_json(paths.held_extras_file(), {}, lambda why: isinstance(why, str))
 
 
 def set_held_extras(held: dict[str, str]) -> None:

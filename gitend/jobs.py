@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, snapshot
+from gitend import approvals, config, dotfiles, lock, log, memsync, paths, queue, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -63,13 +64,16 @@ def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
         progress(f"{what} {target} ...")
         try:
             summary = _KINDS[kind](target, group, cfg)
-        except GitendError as exc:
+        except Exception as exc:  # noqa: BLE001 - one job's failure, expected or not, never stops another
+            error = str(exc) if isinstance(exc, GitendError) else f"unexpected error: {type(exc).__name__}: {exc}"
+            if not isinstance(exc, GitendError):
+                log.record(kind, f"{target}: {error}", traceback.format_exc())
             for job in group:
-                job.failed(str(exc), time.time())
+                job.failed(error, time.time())
                 queue.save(job)
             left += group
-            queue.record(kind, target, False, str(exc))
-            progress(f"{what} {target}: failed: {exc}")
+            queue.record(kind, target, False, error)
+            progress(f"{what} {target}: failed: {error}")
             continue
         held = [j for j in group if j.held]
         for job in group:

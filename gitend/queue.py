@@ -7,6 +7,7 @@ a killed worker or a machine that loses power leaves the job to be done by the n
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -63,15 +64,39 @@ def load() -> list[Job]:
     jobs = []
     for path in sorted(paths.queue_dir().glob("*.json")):
         try:
-            jobs.append(Job(**json.loads(path.read_text(encoding="utf-8"))))
+            job = Job(**json.loads(path.read_text(encoding="utf-8")))
+            problem = _problem(job)
         except FileNotFoundError:
             continue  # done by another worker meanwhile
-        except (OSError, ValueError, TypeError) as exc:
-            aside = path.parent / "corrupt" / path.name
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            problem = f"unreadable: {exc}"
+        if problem is None:
+            jobs.append(job)
+            continue
+        aside = path.parent / "corrupt" / path.name
+        try:
             aside.parent.mkdir(exist_ok=True)
             os.replace(path, aside)
-            log.record("queue", f"set aside unreadable job file {path.name} ({exc}) in {aside.parent}")
+        except OSError:
+            continue  # set aside by another process meanwhile, or the disk refuses: skip it this time
+        log.record("queue", f"set aside job file {path.name} ({problem}) in {aside.parent}")
     return jobs
+
+
+KINDS = ("snapshot", "memory", "wip")
+
+
+def _problem(job: Job) -> str | None:
+    """Why a job cannot be done as it is (None: it can): a newer gitend's kind, fields of the wrong type."""
+    if job.kind not in KINDS:
+        return f"a job of unknown kind {job.kind!r}, perhaps left by a newer gitend"
+    wrong = [name for name, ok in [
+        ("id", isinstance(job.id, str)), ("target", isinstance(job.target, str)), ("push", isinstance(job.push, bool)),
+        ("data", isinstance(job.data, dict)), ("created", _is_number(job.created)),
+        ("attempts", isinstance(job.attempts, int) and not isinstance(job.attempts, bool)),
+        ("next_try", _is_number(job.next_try)), ("last_error", job.last_error is None or isinstance(job.last_error, str)),
+        ("held", job.held is None or isinstance(job.held, str))] if not ok]
+    return f"wrong type of {', '.join(wrong)}" if wrong else None
 
 
 def set_aside() -> list[str]:
@@ -103,7 +128,17 @@ def spawn_worker_if_due(background: bool) -> None:
 
 
 def results() -> list[dict[str, Any]]:
-    return files.read_json(paths.results_file(), [])
+    return files.read_json(paths.results_file(), [], _is_result)
+
+
+def _is_result(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("kind"), str) and isinstance(entry.get("target"), str)
+            and isinstance(entry.get("ok"), bool) and isinstance(entry.get("summary"), str)
+            and _is_number(entry.get("time")) and (entry.get("last_ok") is None or _is_number(entry["last_ok"])))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def record(kind: str, target: str, ok: bool, summary: str) -> None:
