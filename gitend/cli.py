@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", "queued and failed background jobs, held memory pushes, last results")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--drop", metavar="ID", help="drop a queued, failed or held job (its id is in the status)")
 
     command("push", "run the queued jobs now, in the foreground, with progress")
 
@@ -85,14 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "the whole flow end to end in a throw-away sandbox, narrated")
     demo.add_argument("--keep", action="store_true", help="keep the sandbox afterwards, to look around")
     command("doctor", "check the installation and say how to fix each problem found")
-
-    commands.add_parser("_worker")  # started by the hook, detached; not for people
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["_worker"]:  # started by the hook, detached; not for people, so not in the usage
+        from gitend import worker
+
+        return worker.main()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "install" and args.remote and not args.dotfiles:
+        parser.error("install: --remote URL clones the dotfile repo given by --dotfiles DIR; add --dotfiles")
     if args.command is None:
         parser.print_help()
         return 2
@@ -138,7 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         from gitend.commands import status
 
-        return status.run(as_json=args.json)
+        return status.drop(args.drop) if args.drop else status.run(as_json=args.json)
     if args.command == "push":
         from gitend import jobs
 
@@ -175,10 +181,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gitend.commands import doctor
 
         return doctor.run()
-    if args.command == "_worker":
-        from gitend import worker
-
-        return worker.main()
     raise NotImplementedError(args.command)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitend import paths
+from gitend import output, paths
 from gitend.errors import GitendError
 
 REPO_FILE = ".gitend.yaml"
@@ -209,6 +209,30 @@ def load(repo_root: Path | None = None) -> Config:
         _merge(values, _read_yaml(path), path, allowed)
         sources.append(str(path))
     return Config(**{name: SECTIONS[name](**values[name]) for name in SECTIONS}, sources=tuple(sources))
+
+
+def error(repo_root: Path | None = None) -> str | None:
+    """What is wrong with the config (None: nothing)."""
+    try:
+        load(repo_root)
+    except GitendError as exc:
+        return str(exc)
+    return None
+
+
+def load_or_defaults(repo_root: Path | None = None) -> Config:
+    """The config for a command that only reads: a broken file is said once on stderr, and the
+    user's file (then the built-in defaults) is used instead, so looking never stops working."""
+    try:
+        return load(repo_root)
+    except GitendError as exc:
+        problem = exc
+    try:
+        cfg = load(None) if repo_root is not None else Config()
+    except GitendError:
+        cfg = Config()
+    output.error(f"{problem}; going on with {cfg.sources[0] if cfg.sources else 'the built-in defaults'}")
+    return cfg
 
 
 def host(settings: Push | None = None) -> str:

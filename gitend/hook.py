@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, files, lock, log, paths, queue, snapshot
+from gitend import config, lock, log, paths, queue, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -113,11 +113,12 @@ def run(stream: BinaryIO) -> Outcome:
         if taken.deferred and repo:
             _hand_over(problems, "could not hand the snapshot to the background", lambda: [
                 queue.add("snapshot", str(repo.root), False, payload=dataclasses.asdict(payload))], True)
-        if sound and payload.event == "SessionEnd":  # per-turn (Stop) snapshots stay local
+        if payload.event == "SessionEnd":  # per-turn (Stop) snapshots stay local
             root = repo.main_root if repo else Path(payload.cwd)
             jobs = _hand_over(problems, "could not queue the background sync",
-                              lambda: enqueue(root, payload, cfg, repo, taken.ref), cfg.push.background)
-            summary += f"; {len(jobs)} background job(s) queued" if jobs else ""
+                              lambda: enqueue(root, payload, cfg if sound else None, repo, taken.ref),
+                              sound and cfg.push.background)
+            summary += f"; {len(jobs)} background job(s) queued" if jobs and sound else ""
         log.record("hook", f"{payload.event}/{payload.reason} session {payload.session_id} in {payload.cwd}: "
                            f"{summary}", "\n".join(problems))
         return Outcome(summary, tuple(problems))
@@ -137,7 +138,7 @@ def _load_config(repo: Repo | None, problems: list[str]) -> tuple[config.Config,
     try:
         return config.load(repo.root if repo else None), True
     except GitendError as exc:
-        problems.append(f"{exc}; saved with the built-in defaults, nothing pushed")
+        problems.append(f"{exc}; saved with the built-in defaults, nothing synced or pushed until it is fixed")
         return config.Config(), False
 
 
@@ -166,39 +167,19 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
         return []
 
 
-def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,
+def enqueue(project_root: Path, payload: Payload, cfg: config.Config | None, repo: Repo | None,
             wip_ref: str | None) -> list[queue.Job]:
-    """What a session end hands to the background: a few small job files, no network."""
-    push = payload.reason not in cfg.push.skip_reasons
-    jobs = []
-    if cfg.memory.enabled and cfg.memory.repo:
-        from gitend import memsync  # only when memory sync is on: it costs start-up time
+    """What a session end hands to the background: a few small job files, no network. With a
+    broken config (None) one job that waits, to be turned into the others once it is fixed."""
+    notes = None
+    if cfg is None or cfg.memory.enabled and cfg.memory.repo:
+        from gitend import memsync  # only when memory sync may be on: it costs start-up time
 
         # Where the notes are is decided here, in Claude Code's environment (CLAUDE_CONFIG_DIR, ...):
         # the worker may run with another (`gitend push` from a shell). A few stat calls.
-        notes = memsync.notes_dir(project_root, Path(payload.cwd))
-        jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
-                              cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason,
-                              memory_dir=str(notes)))
-    if repo is not None and wip_ref and cfg.snapshot.push_remote and push and _has_remote(repo, cfg.snapshot.push_remote):
-        branch = wip_ref.removeprefix(f"refs/heads/{cfg.snapshot.branch_prefix}")
-        jobs.append(queue.add("wip", str(repo.main_root), push, branches=[branch], session_id=payload.session_id))
-    return jobs
-
-
-def _has_remote(repo: Repo, remote: str) -> bool:
-    """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
-    first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
-    found = "/" in remote or ":" in remote or bool(repo.text("config", "--get", f"remote.{remote}.url", check=False))
-    said = files.read_json(paths.no_push_remote_file(), {})
-    root = str(repo.main_root)
-    if found == (root not in said):
-        return found
-    if found:
-        del said[root]
-    else:
-        said[root] = remote
-        log.record("hook", f"WIP branches of {root} are not pushed: it has no remote {remote!r} "
-                           "(snapshot.push_remote); add that remote to push them")
-    files.write_json(paths.no_push_remote_file(), said)
-    return found
+        notes = str(memsync.notes_dir(project_root, Path(payload.cwd)))
+    prefix = f"refs/heads/{(cfg or config.Config()).snapshot.branch_prefix}"
+    return queue.add_session_end(cfg, project_root=str(project_root), cwd=payload.cwd,
+                                 session_id=payload.session_id, reason=payload.reason, memory_dir=notes,
+                                 repo_root=str(repo.main_root) if repo else None,
+                                 branch=wip_ref.removeprefix(prefix) if wip_ref else None)

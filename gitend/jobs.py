@@ -17,18 +17,30 @@ from gitend.secrets import Finding, mask
 Progress = Callable[[str], None]
 
 
+WAIT_FOR_WORKER_S = 120
+
+
 def run_now(progress: Progress) -> int:
-    """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
+    """`gitend push`: every queued or failed job now, in the foreground (held ones wait), logged
+    as the worker's runs are. A worker at work is waited for, and what it tried meanwhile is
+    not tried a second time."""
+    def say(line: str) -> None:
+        progress(line)
+        log.record("push", line)
+
     cfg = config.load(None)
-    with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
+    started = time.time()
+    if lock.held_elsewhere(paths.worker_lock()):
+        say(f"waiting for the background worker to finish what it is doing (at most {WAIT_FOR_WORKER_S} s) ...")
+    with lock.held(paths.worker_lock(), timeout=WAIT_FOR_WORKER_S, what="the background worker"):
         _queue_unpushed(cfg)
-        left = run_jobs(force=True, progress=progress)
+        left = run_jobs(force=True, progress=say, tried_since=started)
     queue.spawn_worker_if_due(cfg.push.background)
     held = sum(1 for job in queue.load() if job.held)
     if held:
-        progress(f"{held} job(s) held by the secret review: run `gitend review`")
+        say(f"{held} job(s) held by the secret review: run `gitend review`")
     elif not left:
-        progress("nothing left in the queue")
+        say("nothing left in the queue")
     return 1 if left else 0
 
 
@@ -49,16 +61,28 @@ def _queue_unpushed(cfg: config.Config) -> None:
         queue.add("memory", target, True, reason="push")
 
 
-def run_jobs(*, force: bool, progress: Progress) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force); returns the jobs that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force, except those tried since `tried_since`);
+    returns the jobs that are still waiting."""
     cfg = config.load(None)
+    for waiting in [j for j in queue.load() if j.kind == "session"]:
+        # A session that ended while the config was broken: what it would have queued, now.
+        data = waiting.data
+        queue.add_session_end(cfg, **{k: data.get(k) for k in (
+            "project_root", "cwd", "session_id", "reason", "memory_dir", "repo_root", "branch")})
+        queue.remove(waiting)
     now = time.time()
     jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    just_tried = [j for j in jobs if tried_since is not None and j.last_try >= tried_since]
+    if just_tried:
+        tried = sorted({f"{j.kind} {j.target}: {j.last_error}" for j in just_tried})
+        progress(f"not trying again what the background worker just tried: {'; '.join(tried)}")
+        jobs = [j for j in jobs if j not in just_tried]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
     # Deferred snapshots first, so the WIP pushes that follow include them.
     for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
         groups.setdefault((job.kind, job.target), []).append(job)
-    left = []
+    left = list(just_tried)
     for (kind, target), group in groups.items():
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
         progress(f"{what} {target} ...")

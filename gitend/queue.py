@@ -15,7 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitend import files, lock, log, paths
+from gitend import config, files, lock, log, paths
+from gitend.git import Repo
 
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 3600
@@ -34,9 +35,11 @@ class Job:
     next_try: float = 0.0
     last_error: str | None = None
     held: str | None = None  # why a secret review holds it; never retried by itself
+    last_try: float = 0.0  # when it last failed
 
     def failed(self, error: str, now: float) -> None:
         self.attempts += 1
+        self.last_try = now
         self.last_error = error
         self.next_try = now + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self.attempts - 1))
 
@@ -83,7 +86,7 @@ def load() -> list[Job]:
     return jobs
 
 
-KINDS = ("snapshot", "memory", "wip")
+KINDS = ("snapshot", "memory", "wip", "session")
 
 
 def _problem(job: Job) -> str | None:
@@ -95,8 +98,45 @@ def _problem(job: Job) -> str | None:
         ("data", isinstance(job.data, dict)), ("created", _is_number(job.created)),
         ("attempts", isinstance(job.attempts, int) and not isinstance(job.attempts, bool)),
         ("next_try", _is_number(job.next_try)), ("last_error", job.last_error is None or isinstance(job.last_error, str)),
-        ("held", job.held is None or isinstance(job.held, str))] if not ok]
+        ("held", job.held is None or isinstance(job.held, str)), ("last_try", _is_number(job.last_try))] if not ok]
     return f"wrong type of {', '.join(wrong)}" if wrong else None
+
+
+def add_session_end(cfg: config.Config | None, *, project_root: str, cwd: str, session_id: str, reason: str,
+                    memory_dir: str | None, repo_root: str | None, branch: str | None) -> list[Job]:
+    """The jobs a session end hands to the background: its memory notes and WIP branches. While
+    the config is broken (None), one "session" job that waits to be turned into them (`gitend
+    push` or the worker does, once the config is fixed), so nothing is lost to a typo."""
+    if cfg is None:
+        return [add("session", project_root, True, project_root=project_root, cwd=cwd, session_id=session_id,
+                    reason=reason, memory_dir=memory_dir, repo_root=repo_root, branch=branch)]
+    push = reason not in cfg.push.skip_reasons
+    jobs = []
+    if cfg.memory.enabled and cfg.memory.repo and memory_dir:
+        jobs.append(add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=project_root, cwd=cwd,
+                        session_id=session_id, reason=reason, memory_dir=memory_dir))
+    remote = cfg.snapshot.push_remote
+    if repo_root and branch and remote and push and _has_remote(Repo.find(repo_root), remote):
+        jobs.append(add("wip", repo_root, push, branches=[branch], session_id=session_id))
+    return jobs
+
+
+def _has_remote(repo: Repo, remote: str) -> bool:
+    """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
+    first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
+    found = "/" in remote or ":" in remote or bool(repo.text("config", "--get", f"remote.{remote}.url", check=False))
+    said = files.read_json(paths.no_push_remote_file(), {})
+    root = str(repo.main_root)
+    if found == (root not in said):
+        return found
+    if found:
+        del said[root]
+    else:
+        said[root] = remote
+        log.record("queue", f"WIP branches of {root} are not pushed: it has no remote {remote!r} "
+                            "(snapshot.push_remote); add that remote to push them")
+    files.write_json(paths.no_push_remote_file(), said)
+    return found
 
 
 def set_aside() -> list[str]:

@@ -414,8 +414,13 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
         if ref is None and name.startswith(prefix):
             # `wip/<branch>` in a clone that only has it fetched: the newest fetched one.
             ref = next(iter(fetched_refs(repo, prefix, name.removeprefix(prefix))), None)
+        if ref == f"refs/heads/{name}" and not name.startswith(prefix):
+            ref = branch_refs(repo, prefix, name)[0]  # one of the user's branches: its snapshots
         if ref:
             snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
+            if not snaps:
+                raise NotFound(f"no snapshots of branch {name.removeprefix(prefix)}; "
+                               "`gitend list --all` shows every WIP branch")
             if len(snaps) <= steps:
                 raise NotFound(f"{name} has {len(snaps)} snapshot(s), so there is no {spec}; "
                                "see `gitend list --all`")

@@ -11,7 +11,7 @@ from gitend.snapshot import Snapshot
 
 def _open(directory: str) -> tuple[Repo, config.Config]:
     repo = Repo.find(directory)
-    return repo, config.load(repo.root)
+    return repo, config.load_or_defaults(repo.root)
 
 
 def list_snapshots(directory: str, *, all_branches: bool, as_json: bool) -> int:

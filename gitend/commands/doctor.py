@@ -94,7 +94,7 @@ def _hook() -> Iterator[str | Problem]:
     timeout = hooks[0].get("timeout")
     if data.get("disableAllHooks"):
         yield f"disableAllHooks is true in {path}: no hook runs", "remove it, or set it to false"
-    yield f"SessionEnd hook in {path} (timeout {timeout} s)"
+    yield f"SessionEnd hook in {path} ({f'timeout {timeout} s' if timeout is not None else 'no timeout'})"
 
 
 def _dotfiles() -> Iterator[str | Problem]:

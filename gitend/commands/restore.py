@@ -11,7 +11,7 @@ from gitend.output import ask
 
 def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -> int:
     repo = Repo.find(directory)
-    cfg = config.load(repo.root)
+    cfg = config.load_or_defaults(repo.root)
     prefix = cfg.snapshot.branch_prefix
     if fetch:
         _fetch(repo, cfg)
