@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from gitend import __version__, log, paths
 from gitend.errors import GitendError
-from gitend.output import error
+from gitend.output import error, safe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +129,7 @@ def _traceback() -> str:
 def _dispatch(args: argparse.Namespace) -> int:
     # Each command's module is imported when it runs: `gitend hook` pays for none of them.
     def progress(line: str) -> None:
-        print(line, flush=True)
+        print(safe(line), flush=True)
 
     if args.command in ("list", "show"):
         from gitend.commands import browse
@@ -199,15 +199,15 @@ def _hook(*, strict: bool) -> int:
         outcome = hook.run(sys.stdin.buffer)
     except GitendError as exc:
         log.record("hook", str(exc))
-        print(f"gitend: {exc} (log: {paths.log_file()})", file=sys.stderr)
+        print(safe(f"gitend: {exc} (log: {paths.log_file()})"), file=sys.stderr)
         return 1 if strict else 0
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail the session end
         log.record("hook", f"unexpected error: {exc!r}", _traceback())
         print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
               file=sys.stderr)
         return 1 if strict else 0
-    print(f"gitend: {outcome.summary}")
+    print(safe(f"gitend: {outcome.summary}"))
     if outcome.problems:
         # One line on stderr (Claude Code shows only the first); the rest is in the log.
-        print(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})", file=sys.stderr)
+        print(safe(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})"), file=sys.stderr)
     return 1 if strict and outcome.problems else 0

@@ -5,7 +5,7 @@ import json
 
 from gitend import config, snapshot
 from gitend.git import Repo
-from gitend.output import paint
+from gitend.output import paint, safe
 from gitend.snapshot import Snapshot
 
 
@@ -34,8 +34,8 @@ def list_snapshots(directory: str, *, all_branches: bool, as_json: bool) -> int:
         return 0
     width = max(len(s.name) for s in snaps)
     for snap in snaps:
-        print(f"{paint(snap.commit.sha[:10], 'yellow')}  {snap.name:<{width}}  {snap.created[:16].replace('T', ' ')}"
-              f"  {snap.reason:<17} {snap.subject}")
+        print(f"{paint(snap.commit.sha[:10], 'yellow')}  {safe(snap.name):<{width}}  "
+              f"{snap.created[:16].replace('T', ' ')}  {safe(snap.reason):<17} {safe(snap.subject)}")
     return 0
 
 
@@ -61,9 +61,9 @@ def show(directory: str, spec: str) -> int:
             ("reason", snap.reason), ("created", snap.created), ("branch", snap.branch),
             ("base", snap.base or "none (HEAD was unborn)")]
     for key, value in rows:
-        print(f"{paint(f'{key:<8}', 'bold')} {value}")
+        print(f"{paint(f'{key:<8}', 'bold')} {safe(value)}")
     print()
-    print("\n".join(f"    {line}" for line in snap.commit.message.rstrip("\n").split("\n")))
+    print("\n".join(f"    {safe(line)}" for line in snap.commit.message.rstrip("\n").split("\n")))
     for title, diff in snapshot.diff_stats(repo, snap):
-        print(f"\n{paint(title, 'bold')}\n{diff}")
+        print(f"\n{paint(title, 'bold')}\n{safe(diff)}")
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 from gitend import config, dotfiles, git, installed, paths, queue
 from gitend.errors import GitendError
 from gitend.git import GitError, GitTimeout, Repo
-from gitend.output import paint
+from gitend.output import paint, safe
 
 MIN_GIT = (2, 38)  # merge-tree --write-tree, used to predict restore conflicts
 REMOTE_TIMEOUT_S = 10
@@ -164,9 +164,9 @@ def run() -> int:
     results = run_checks()
     for result in results:
         if isinstance(result, tuple):
-            print(f"{paint('problem', 'red')} {result[0]}\n        {paint('fix:', 'bold')} {result[1]}")
+            print(f"{paint('problem', 'red')} {safe(result[0])}\n        {paint('fix:', 'bold')} {safe(result[1])}")
         else:
-            print(f"{paint('ok', 'green')}      {result}")
+            print(f"{paint('ok', 'green')}      {safe(result)}")
     problems = sum(isinstance(r, tuple) for r in results)
     print(f"{problems} problem(s) found" if problems else "everything looks right")
     return 1 if problems else 0

@@ -44,7 +44,7 @@ def interactive() -> int:
         released |= _decide(item)
     still = jobs.held_items(cfg) if released else items
     if released:
-        jobs.run_now(progress=lambda line: print(line, flush=True))
+        jobs.run_now(progress=lambda line: print(safe(line), flush=True))
         still = jobs.held_items(cfg)
     return 1 if still else 0
 
