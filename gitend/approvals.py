@@ -101,11 +101,12 @@ def outgoing_findings(repo: Repo, revs: list[str]) -> list[Finding]:
         findings += scan_text(message, f"{commit[:10]} (commit message)")
         raw = repo.git("diff-tree", "-r", "-z", "-c", "--root", "--no-renames", "--no-abbrev", "--no-commit-id",
                        commit).split(b"\0")
-        for header, path in zip(raw[0::2], raw[1::2]):
-            fields = header.decode().split()
-            mode, sha = fields[len(fields) // 2 - 1], fields[-2]  # the result's mode and blob
-            if mode.startswith("10") or mode == "120000":
-                blobs.setdefault(sha, f"{commit[:10]}:{os.fsdecode(path)}")
+        for entry, name in zip(raw[0::2], raw[1::2]):
+            # `:<modes> <blobs> <status>`, one mode and blob per parent, then the result's.
+            fields = entry.decode().split()
+            mode, sha = fields[len(fields) // 2 - 1], fields[-2]
+            if mode.startswith("10") or mode == "120000":  # files and symlinks, not deletions or submodules
+                blobs.setdefault(sha, f"{commit[:10]}:{os.fsdecode(name)}")
     for sha, (kind, data) in _objects(repo, list(blobs)).items():
         if kind == "blob" and _scannable(data):
             findings += scan_text(data.decode("utf-8", "replace"), blobs[sha])

@@ -201,7 +201,7 @@ def _hook(*, strict: bool) -> int:
         log.record("hook", str(exc))
         print(safe(f"gitend: {exc} (log: {paths.log_file()})"), file=sys.stderr)
         return 1 if strict else 0
-    except BaseException as exc:  # noqa: BLE001 - a hook must never fail the session end
+    except BaseException as exc:
         log.record("hook", f"unexpected error: {exc!r}", _traceback())
         print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
               file=sys.stderr)

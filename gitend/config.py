@@ -11,6 +11,7 @@ import os
 import re
 import reprlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class Config:
     sources: tuple[str, ...] = ()
 
 
-SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Config) if f.name != "sources"}
+SECTIONS: dict[str, Any] = {f.name: f.default_factory for f in dataclasses.fields(Config) if f.name != "sources"}
 # A repository may tune how it is snapshotted, never where anything is pushed.
 REPO_KEYS = {"snapshot": {"enabled", "branch_prefix", "include_untracked", "max_file_mb"}}
 
@@ -103,7 +104,7 @@ def _check_value(annotation: str, value: Any) -> tuple[bool, Any, str]:
 _BAD_REF_CHARS = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/")
 
 # Limits beyond the type: (predicate, what it must be).
-_LIMITS = {
+_LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "snapshot.branch_prefix": (lambda v: v != "" and not _BAD_REF_CHARS.search(v), "a valid ref prefix such as 'wip/'"),
     "snapshot.max_file_mb": (lambda v: 0 < v <= 1 << 20, "greater than 0 and at most 1048576"),
     "push.timeout_s": (lambda v: 0 < v <= 3600, "greater than 0 and at most 3600"),
@@ -153,7 +154,7 @@ def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: di
             continue
         if not isinstance(values, dict):
             raise GitendError(f"config error in {source}: '{section}' must be a mapping of keys")
-        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section]())}
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section])}
         for key, value in values.items():
             name = f"{section}.{key}"
             if key not in fields:
@@ -198,7 +199,7 @@ def load(repo_root: Path | None = None) -> Config:
     """The effective config for a repository (or for no repository)."""
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     sources = []
-    layers = [(paths.config_file(), None)]
+    layers: list[tuple[Path, dict[str, set[str]] | None]] = [(paths.config_file(), None)]
     if repo_root is not None:
         layers.append((repo_root / REPO_FILE, REPO_KEYS))
     for path, allowed in layers:

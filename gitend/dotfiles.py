@@ -180,7 +180,7 @@ def _push(repo: Repo, remote: str, refspec: str, timeout: float, env: dict[str, 
         if "GH013" in text or "push protection" in text.lower() or "cannot contain secrets" in text.lower():
             raise PushRefused(f"{remote} refused the push as containing a secret (push protection); "
                               "run `gitend review`") from None
-        if "non-fast-forward" in text or "fetch first" in text or "[rejected]" in text and "stale" not in text:
+        if "non-fast-forward" in text or "fetch first" in text or ("[rejected]" in text and "stale" not in text):
             return False
         if "cannot lock ref" in text and "but expected" in text:
             return False  # another push moved the branch while this one was being received

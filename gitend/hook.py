@@ -172,7 +172,7 @@ def enqueue(project_root: Path, payload: Payload, cfg: config.Config | None, rep
     """What a session end hands to the background: a few small job files, no network. With a
     broken config (None) one job that waits, to be turned into the others once it is fixed."""
     notes = None
-    if cfg is None or cfg.memory.enabled and cfg.memory.repo:
+    if cfg is None or (cfg.memory.enabled and cfg.memory.repo):
         from gitend import memsync  # only when memory sync may be on: it costs start-up time
 
         # Where the notes are is decided here, in Claude Code's environment (CLAUDE_CONFIG_DIR, ...):

@@ -41,8 +41,9 @@ exit 0
 """
 
 # Each part of the record: its type, and the text fields it must have when present.
-_RECORD = {"settings": (str, ()), "created": (dict, ()), "backup": (str, ()), "config": (dict, ("path",)),
-           "pre_push": (dict, ("path",)), "memory_repo": (dict, ("path", "before", "after"))}
+_RECORD: dict[str, tuple[type, tuple[str, ...]]] = {
+    "settings": (str, ()), "created": (dict, ()), "backup": (str, ()), "config": (dict, ("path",)),
+    "pre_push": (dict, ("path",)), "memory_repo": (dict, ("path", "before", "after"))}
 
 
 def gitend_command() -> str:
@@ -157,10 +158,13 @@ def is_our_hook(hook: Path) -> bool:
         return False
 
 
-def _well_formed(data: Any) -> bool:
-    return isinstance(data, dict) and all(
-        data.get(key) is None or isinstance(data[key], kind) and all(isinstance(data[key].get(f), str) for f in fields)
-        for key, (kind, fields) in _RECORD.items())
+def _well_formed(data: Json) -> bool:
+    def good(value: Any, kind: type, fields: tuple[str, ...]) -> bool:
+        if value is None or not fields:
+            return value is None or isinstance(value, kind)
+        return isinstance(value, dict) and all(isinstance(value.get(f), str) for f in fields)
+
+    return all(good(data.get(key), kind, fields) for key, (kind, fields) in _RECORD.items())
 
 
 def load_record() -> Json:
@@ -170,6 +174,7 @@ def load_record() -> Json:
         return {}
     except (OSError, ValueError):
         data = None
-    if not _well_formed(data):
-        raise GitendError(f"cannot read {paths.install_record()}, gitend's install record; remove it, then run this again")
+    if not isinstance(data, dict) or not _well_formed(data):
+        raise GitendError(f"cannot read {paths.install_record()}, gitend's install record; "
+                          "remove it, then run this again")
     return data

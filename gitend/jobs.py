@@ -51,7 +51,7 @@ def _queue_unpushed(cfg: config.Config) -> None:
         return
     target = os.path.expanduser(cfg.memory.repo)
     jobs = [j for j in queue.load() if j.kind == "memory" and j.target == target]
-    if any(j.push and not j.held or j.data.get("held_at") == "push" for j in jobs):
+    if any((j.push and not j.held) or j.data.get("held_at") == "push" for j in jobs):
         return  # a job pushes them anyway, or the push waits for `gitend review`
     try:
         ahead = dotfiles.unpushed(cfg.memory)
@@ -65,12 +65,7 @@ def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = Non
     """Do the due jobs (all not held, with force, except those tried since `tried_since`);
     returns the jobs that are still waiting."""
     cfg = config.load(None)
-    for waiting in [j for j in queue.load() if j.kind == "session"]:
-        # A session that ended while the config was broken: what it would have queued, now.
-        data = waiting.data
-        queue.add_session_end(cfg, **{k: data.get(k) for k in (
-            "project_root", "cwd", "session_id", "reason", "memory_dir", "repo_root", "branch")})
-        queue.remove(waiting)
+    queue.expand_waiting(cfg)
     now = time.time()
     jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
     just_tried = [j for j in jobs if tried_since is not None and j.last_try >= tried_since]
@@ -88,7 +83,7 @@ def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = Non
         progress(f"{what} {target} ...")
         try:
             summary = _KINDS[kind](target, group, cfg)
-        except Exception as exc:  # noqa: BLE001 - one job's failure, expected or not, never stops another
+        except Exception as exc:  # one job's failure, expected or not, never stops another
             error = str(exc) if isinstance(exc, GitendError) else f"unexpected error: {type(exc).__name__}: {exc}"
             if not isinstance(exc, GitendError):
                 log.record(kind, f"{target}: {error}", traceback.format_exc())
@@ -151,15 +146,6 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
             lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
             lines += outcome.notes
     return "; ".join(line for line in lines if line)
-
-
-def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
-    """Park jobs for `gitend review`; they are never retried on their own."""
-    for job in jobs:
-        job.held = str(reason)
-        job.data["held_at"] = stage
-        job.data["findings"] = [f.to_dict() for f in getattr(reason, "findings", [])]
-        queue.save(job)
 
 
 def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:

@@ -214,14 +214,18 @@ def plan_mirror(local: dict[str, Note], repo: dict[str, Note], manifest: dict[st
     """`manifest`: each note as this machine last mirrored it; `written`: what went into the repo
     for it where that differed (a redacted copy), so a redacted copy counts as ours."""
     taken = set(local) | set(repo)
-    write, delete, conflicts, kept, behind = [], [], [], [], []
+    write: list[str] = []
+    delete: list[str] = []
+    kept: list[str] = []
+    behind: list[str] = []
+    conflicts: list[tuple[str, str]] = []
     for rel in sorted(set(local) | set(repo) | set(manifest)):
         here, there, last = local.get(rel), repo.get(rel), manifest.get(rel)
         ours = (written or {}).get(rel, last)  # the repo's version as this machine left it
         if here is None:
             if there is not None and last is not None:  # deleted here; repo notes we never had stay
                 (delete if there.digest == ours else kept).append(rel)
-        elif there is not None and (here.digest == there.digest or here.digest == last and there.digest == ours):
+        elif there is not None and (here.digest == there.digest or (here.digest == last and there.digest == ours)):
             continue
         elif there is None or there.digest == ours:
             write.append(rel)

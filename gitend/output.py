@@ -19,7 +19,8 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
 
 # Control characters (escape sequences, carriage return, backspace), C1 controls, the bidi
 # overrides that reorder a line, and the bytes of undecodable names (surrogate escapes).
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                     "\udc80-\udcff]")
 
 
 def safe(text: str) -> str:

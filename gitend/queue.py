@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitend import config, files, lock, log, paths
+from gitend.errors import GitendError
 from gitend.git import Repo
 
 BACKOFF_FIRST_S = 30
@@ -97,8 +98,9 @@ def _problem(job: Job) -> str | None:
         ("id", isinstance(job.id, str)), ("target", isinstance(job.target, str)), ("push", isinstance(job.push, bool)),
         ("data", isinstance(job.data, dict)), ("created", _is_number(job.created)),
         ("attempts", isinstance(job.attempts, int) and not isinstance(job.attempts, bool)),
-        ("next_try", _is_number(job.next_try)), ("last_error", job.last_error is None or isinstance(job.last_error, str)),
-        ("held", job.held is None or isinstance(job.held, str)), ("last_try", _is_number(job.last_try))] if not ok]
+        ("next_try", _is_number(job.next_try)), ("last_try", _is_number(job.last_try)),
+        ("last_error", job.last_error is None or isinstance(job.last_error, str)),
+        ("held", job.held is None or isinstance(job.held, str))] if not ok]
     return f"wrong type of {', '.join(wrong)}" if wrong else None
 
 
@@ -116,17 +118,31 @@ def add_session_end(cfg: config.Config | None, *, project_root: str, cwd: str, s
         jobs.append(add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=project_root, cwd=cwd,
                         session_id=session_id, reason=reason, memory_dir=memory_dir))
     remote = cfg.snapshot.push_remote
-    if repo_root and branch and remote and push and _has_remote(Repo.find(repo_root), remote):
+    if repo_root and branch and remote and push and _has_remote(repo_root, remote):
         jobs.append(add("wip", repo_root, push, branches=[branch], session_id=session_id))
     return jobs
 
 
-def _has_remote(repo: Repo, remote: str) -> bool:
+def expand_waiting(cfg: config.Config) -> None:
+    """Sessions that ended while the config was broken: queue what they would have, now."""
+    for job in [j for j in load() if j.kind == "session"]:
+        data: dict[str, Any] = job.data
+        add_session_end(cfg, project_root=str(data.get("project_root") or job.target),
+                        cwd=str(data.get("cwd") or job.target), session_id=str(data.get("session_id") or "unknown"),
+                        reason=str(data.get("reason") or "other"), memory_dir=data.get("memory_dir"),
+                        repo_root=data.get("repo_root"), branch=data.get("branch"))
+        remove(job)
+
+
+def _has_remote(root: str, remote: str) -> bool:
     """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
     first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
-    found = "/" in remote or ":" in remote or bool(repo.text("config", "--get", f"remote.{remote}.url", check=False))
+    try:
+        found = "/" in remote or ":" in remote or bool(
+            Repo.find(root).text("config", "--get", f"remote.{remote}.url", check=False))
+    except GitendError:
+        return False  # the repository is gone
     said = files.read_json(paths.no_push_remote_file(), {})
-    root = str(repo.main_root)
     if found == (root not in said):
         return found
     if found:
@@ -189,6 +205,7 @@ def record(kind: str, target: str, ok: bool, summary: str) -> None:
             previous = r
         else:
             kept.append(r)
+    last_ok: Any
     if ok:
         last_ok = now
     elif previous:

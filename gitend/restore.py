@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 from gitend import config, message, paths, snapshot
@@ -87,10 +87,10 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
             if path in on_head and path not in plan.deleted:
                 (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
     plan.in_progress = repo.in_progress()
-    for entry in repo.status():
-        submodule_content_only = entry.submodule[:2] == "S." and entry.xy == ".M"
-        if entry.kind == "u" or entry.kind == "1" and not submodule_content_only:
-            plan.local_changes.append(entry.path)
+    for change in repo.status():
+        submodule_content_only = change.submodule[:2] == "S." and change.xy == ".M"
+        if change.kind == "u" or (change.kind == "1" and not submodule_content_only):
+            plan.local_changes.append(change.path)
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}

@@ -23,7 +23,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from typing import Any
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -95,7 +95,7 @@ _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "cha
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})  # noqa: E501 (jwt.io)
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
 
 
 def _is_placeholder(secret: str) -> bool:
@@ -274,8 +274,8 @@ def _assignment_ok(value: str, before: str) -> bool:
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
-        return len(value) >= 6 and _char_classes(value) >= 2 and any(
-            not c.isalpha() and c not in "_.-" for c in value) or _passphrase(value)
+        return (len(value) >= 6 and _char_classes(value) >= 2 and any(
+            not c.isalpha() and c not in "_.-" for c in value)) or _passphrase(value)
     return _looks_random(value, min_len=12)
 
 
@@ -295,7 +295,7 @@ def _generic_ok(token: str, before: str) -> bool:
     if "://" in word or word.startswith("arn:"):
         return False  # inside a URL or ARN (ids, paths); URL secrets have rules of their own
     parts = re.split(r"[/_.-]+", core)
-    if len(parts) > 1 and all(len(p) <= 10 and _digits(p) <= 2 or _identifier_like(p)
+    if len(parts) > 1 and all((len(p) <= 10 and _digits(p) <= 2) or _identifier_like(p)
                               or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", p) for p in parts):
         return False  # paths and names built from words, ids and hashes: NODE_SEA_FUSE_<hex>
     name = _name_before(before)
@@ -517,7 +517,7 @@ class _Hit:
     description: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ignorecase(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
 
@@ -553,7 +553,7 @@ def _candidates(text: str) -> list[_Hit]:
         for match in _matches(rule, subject, folded=rule.lower and not aligned):
             start, end = match.span("s") if "s" in match.re.groupindex else match.span()
             glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
-            if start == end or glued and not rule.glued:
+            if start == end or (glued and not rule.glued):
                 continue
             secret, before = text[start:end], text[max(0, start - 400):start]
             if rule.validate and not rule.validate(secret, before):
@@ -572,7 +572,7 @@ def _without_overlaps(hits: list[_Hit]) -> list[_Hit]:
     kept: list[_Hit] = []
     for hit in sorted(hits, key=lambda h: (h.priority, h.start)):
         at = bisect_left(starts, hit.start)
-        if at and kept[at - 1].end > hit.start or at < len(kept) and kept[at].start < hit.end:
+        if (at and kept[at - 1].end > hit.start) or (at < len(kept) and kept[at].start < hit.end):
             continue
         starts.insert(at, hit.start)
         kept.insert(at, hit)
@@ -657,7 +657,7 @@ def scan_file(path: str | os.PathLike[str]) -> list[Finding]:
 def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
     """Scan files and directories (recursively, skipping .git); sorted by path, line, column."""
     files: set[str] = set()
-    for given in map(os.fspath, paths):
+    for given in (os.fspath(path) for path in paths):
         if not os.path.isdir(given):
             files.add(given)
             continue
@@ -717,7 +717,7 @@ def _load_extra_engine() -> Any:
     if _extra_engine is _NOT_LOADED:
         try:
             _extra_engine = importlib.import_module("betterleaks")
-        except Exception:  # noqa: BLE001 - any import failure only means "no extra engine"
+        except Exception:
             _extra_engine = None
     return _extra_engine
 
@@ -728,7 +728,7 @@ def _extra_hits(text: str) -> list[_Hit]:
         return []
     try:
         found = engine.scan_string(text)
-    except Exception:  # noqa: BLE001 - our own rules already ran; an extra engine may fail
+    except Exception:
         return []
     line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
     hits = []

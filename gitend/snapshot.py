@@ -153,7 +153,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
                 elif settings.include_untracked and _fits(repo, entry.path, limit, cap):
                     untracked.append(entry.path)
                 continue
-            x, y = entry.xy
+            x, y = entry.xy[0], entry.xy[1]
             if entry.kind == "u":
                 cap.staged.append(("U", entry.path))
                 continue
@@ -445,9 +445,9 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
     if sha:
         with repo.reader() as reader:
             commit = reader.commit(sha)
-        snap = _as_snapshot(commit, spec) if commit else None
-        if snap:
-            return snap
+        found = _as_snapshot(commit, spec) if commit else None
+        if found:
+            return found
         raise GitendError(f"{spec} is a commit but not a gitend snapshot")
     raise NotFound(f"no snapshot matches '{spec}' here; `gitend list --all` shows them all")
 

@@ -1,10 +1,9 @@
 """The README keeps its promises: the two set-up commands, every option, every config key."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
-
-import argparse
 import re
 from pathlib import Path
 
@@ -22,8 +21,11 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert first_block and README.index(first_block.group(0)) < README.index("## ")
     demo, tests = first_block.group(1).strip().splitlines()
     assert demo.endswith("gitend demo") and "pip install" in demo
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci == tests
+    # .ci/run runs the same steps, with lint and type checks (and nothing else) before the tests.
+    steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line and not line.startswith(("#", "set ", "cd ", ".venv/bin/ruff ", ".venv/bin/mypy"))]
+    assert " && ".join(steps) == tests
+    assert ".venv/bin/ruff check gitend && .venv/bin/mypy\n" in (ROOT / ".ci" / "run").read_text()
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

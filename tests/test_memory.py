@@ -1,11 +1,11 @@
 """Memory notes: Claude's folder naming, the cross-machine key, and mirroring that never loses an edit."""
 from __future__ import annotations
 
-import socket
 import ctypes
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 

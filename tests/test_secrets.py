@@ -298,9 +298,9 @@ def test_scan_text_never_raises_and_is_fast(text: str) -> None:
     "docker login -u ci " + "x " * 500_000 + "-p",
 ])
 def test_adversarial_inputs_stay_fast(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # the CPU the scan used: a busy machine stretches wall time, not this
     scan_text(text)
-    assert time.perf_counter() - started < 5.0
+    assert time.process_time() - started < 5.0
 
 
 # ---------------------------------------------------------------- optional extra engine

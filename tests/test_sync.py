@@ -7,7 +7,6 @@ import signal
 import time
 from pathlib import Path
 
-
 import pytest
 
 from gitend import config, dotfiles, files, memsync
@@ -26,11 +25,13 @@ def remote_log(remote: Path) -> list[str]:
 
 
 def test_hook_returns_at_once_and_the_note_arrives_later(laptop: Machine, remote: Path, proj: Path) -> None:
-    slow_pre_receive(remote, 5)
+    push_s = 5
+    slow_pre_receive(remote, push_s)
     laptop.note(proj, "MEMORY.md", "- [Testing](testing.md) - how to run the tests\n")
     laptop.note(proj, "testing.md", "---\nname: testing\n---\nRun pytest -n 2.\n")
     proc = laptop.end_session(proj)
-    assert proc.elapsed < 1.0, proc.elapsed  # type: ignore[attr-defined]
+    # Measured against the push it must not wait for, not an absolute time a busy machine misses.
+    assert proc.elapsed < push_s / 4, proc.elapsed  # type: ignore[attr-defined]
     assert remote_file(remote, f"{FOLDER}/testing.md") is None  # not yet: the push takes 5 s
     laptop.wait_for_worker(timeout=60)
     assert remote_file(remote, f"{FOLDER}/testing.md") == "---\nname: testing\n---\nRun pytest -n 2.\n"

@@ -63,7 +63,7 @@ def _hook() -> Iterator[str | Problem]:
                "remove it, then run `gitend install` again (uninstall needs it to undo exactly what install did)")
     path = installed.settings_path(record.get("settings"))
     try:
-        data, raw = installed.read_settings(path)
+        data, _raw = installed.read_settings(path)
     except GitendError as exc:
         yield str(exc), "fix the file, then run `gitend install`"
         return
@@ -75,7 +75,7 @@ def _hook() -> Iterator[str | Problem]:
         return
     ours = [id(hook) for hook in installed.our_entries(session_end)]  # the rest are the user's per-reason entries
     for command in dict.fromkeys(map(_program, hooks)):
-        if not (os.path.isabs(command) and os.access(command, os.X_OK) or shutil.which(command)):
+        if not ((os.path.isabs(command) and os.access(command, os.X_OK)) or shutil.which(command)):
             mine = any(id(hook) in ours for hook in hooks if _program(hook) == command)
             yield (f"the hook runs `{command}`, which is not found",
                    "run `gitend install` again from this install" if mine else

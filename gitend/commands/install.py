@@ -150,7 +150,7 @@ def _dump(data: Json, raw: bytes | None) -> bytes:
     indent = _indent(text)
     compact = indent is None and '":' in text and '": ' not in text
     out = json.dumps(data, indent=indent, separators=(",", ":") if compact else None,
-                     ensure_ascii=bool(raw) and raw.isascii() and b"\\u" in raw)
+                     ensure_ascii=raw is not None and raw.isascii() and b"\\u" in raw)
     return (out + ("\n" if not text or text.endswith("\n") else "")).encode()
 
 
@@ -200,7 +200,7 @@ def _remove_from_settings(path: Path, created: dict[str, bool]) -> list[str]:
     hooks = _member(data, "hooks", dict, path, create=False, label="hooks") if raw is not None else None
     session_end = _member(hooks, "SessionEnd", list, path, create=False, label="hooks.SessionEnd") if hooks else None
     ours = installed.our_entries(session_end) if session_end is not None else []
-    if not ours:
+    if not ours or session_end is None or hooks is None:
         return []
     _drop(session_end, ours)
     if created.get("SessionEnd") and not session_end:

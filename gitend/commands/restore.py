@@ -21,7 +21,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         remote = _remote(repo, cfg)
         if fetch or remote is None:
             raise
-        if not (sys.stdin.isatty() and (ask(f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] ") or "") in ("y", "yes")):
+        question = f"{exc}. Fetch the WIP branches from {remote} and look there? [y/N] "
+        if not (sys.stdin.isatty() and ask(question) in ("y", "yes")):
             raise GitendError(f"{exc}; `gitend restore {spec} --fetch` looks on {remote} too") from None
         _fetch(repo, cfg)
         snap = snapshot.find(repo, spec, prefix)
@@ -35,8 +36,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
     if plan.under_tracked_file:
         path = plan.under_tracked_file[0]
         raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
-                          f"where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file with "
-                          f"`git show {snap.untracked_commit[:10]}:{path}`")
+                          "where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file "
+                          f"with `git show {snap.untracked_commit[:10]}:{path}`")
     if plan.ignored_collisions:
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
@@ -60,7 +61,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
             raise GitendError(restore.refusal(plan))
         if plan.head is None:
             raise GitendError(_UNBORN_FORCE)
-        saved = restore.save_current_state(repo, cfg.snapshot, f"saved by gitend restore before restoring {snap.commit.sha[:10]}")
+        about = f"saved by gitend restore before restoring {snap.commit.sha[:10]}"
+        saved = restore.save_current_state(repo, cfg.snapshot, about)
         repo.git("reset", "-q", "--hard")
         if saved:
             print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")

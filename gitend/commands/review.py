@@ -66,7 +66,7 @@ def _decide(item: jobs.Item) -> bool:
         while True:
             reply = ask(f"{choices} ")
             answer = "q" if reply is None else reply[:1]
-            if answer in ("a", "h", "q") or answer == "r" and item.kind == "notes":
+            if answer in ("a", "h", "q") or (answer == "r" and item.kind == "notes"):
                 break
             print("approve: not a secret, remember that (a hash of it, kept on this machine); "
                   "redact: push a copy with [REDACTED:<rule>] (your note stays as it is); hold: decide later")
@@ -103,7 +103,8 @@ def pre_push(remote: str, url: str, stdin: BinaryIO) -> int:
             revs_per_ref.append([local, "--not", f"--remotes={remote}"])  # new branch: what the remote lacks
         else:
             revs_per_ref.append([local, f"^{remote_sha}"])
-    found = [f for revs in revs_per_ref for f in approvals.unapproved(approvals.outgoing_findings(repo, revs), cfg.review)]
+    found = [f for revs in revs_per_ref
+             for f in approvals.unapproved(approvals.outgoing_findings(repo, revs), cfg.review)]
     if not found:
         approvals.set_blocked(str(repo.root), None)
         return 0
