@@ -27,7 +27,9 @@ MAX_FILE_BYTES = 64 << 10  # a config is a few hundred bytes; parsing megabytes 
 class Snapshot:
     enabled: bool = True
     branch_prefix: str = "wip/"
-    include_untracked: bool = True
+    # true: untracked files that are not ignored, except where a repository says otherwise
+    # (its root is the home folder, or status.showUntrackedFiles=no); "always": even there.
+    include_untracked: bool | str = True
     max_file_mb: float = 50.0
     push_remote: str | None = None
 
@@ -93,6 +95,8 @@ def _check_value(annotation: str, value: Any) -> tuple[bool, Any, str]:
         return math.isfinite(number), number, "a finite number"
     if annotation == "str":
         return isinstance(value, str), value, "a string"
+    if annotation == "bool | str":
+        return isinstance(value, bool) or value == "always", value, "true, false or 'always'"
     if annotation == "str | None":
         return value is None or isinstance(value, str), value, "a string or null"
     if annotation == "tuple[str, ...]":

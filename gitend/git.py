@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -120,6 +122,34 @@ def zsplit(data: bytes) -> list[str]:
     return [os.fsdecode(part) for part in data.split(b"\0") if part]
 
 
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+              '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(path: str) -> str:
+    """A path as git shows it with core.quotePath=false: as it is, unless it holds a control
+    character, a quote, a backslash or bytes that are not UTF-8 (a latin-1 name from an old
+    zip); then in double quotes with C escapes, e.g. "caf\\351.txt". Paths stay bytes (decoded
+    with surrogateescape) everywhere else; this is only for showing them."""
+    shown = []
+    for char in path:
+        if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8
+            shown.append(f"\\{ord(char) - 0xDC00:03o}")
+        elif char in _C_ESCAPES:
+            shown.append(_C_ESCAPES[char])
+        elif char < " " or char == "\x7f":
+            shown.append(f"\\{ord(char):03o}")
+        else:
+            shown.append(char)
+    quoted = "".join(shown)
+    return quoted if quoted == path else f'"{quoted}"'
+
+
+def show_bytes(text: str) -> str:
+    """git's output with paths in it, bytes that are not UTF-8 shown as octal escapes."""
+    return re.sub("[\udc80-\udcff]", lambda byte: f"\\{ord(byte[0]) - 0xDC00:03o}", text)
+
+
 def zjoin(paths: Iterable[str]) -> bytes:
     """Paths for a `-z --stdin` git command."""
     return b"".join(os.fsencode(p) + b"\0" for p in paths)
@@ -145,9 +175,22 @@ def _parse_commit(sha: str, raw: bytes) -> Commit:
         elif key == b"parent":
             parents.append(value.decode())
         elif key == b"committer":
-            stamp = value.rsplit(b" ", 2)
-            when, tz = int(stamp[1]), stamp[2].decode()
+            when, tz = _committer_date(value)
     return Commit(sha, tree, tuple(parents), when, tz, message.decode("utf-8", "replace"))
+
+
+_LATEST_DATE = 253402300799  # 9999-12-31T23:59:59Z, the last second `datetime` can show
+_TZ = re.compile(rb"[+-]([01]\d|2[0-3])[0-5]\d")
+
+
+def _committer_date(ident: bytes) -> tuple[int, str]:
+    """(seconds, "+hhmm") from `Name <email> <seconds> <tz>`. A fetched commit can carry
+    anything there (git's own fsck lets much of it through): what is not a date git could
+    have written reads as 0 (1970) or +0000, so a forged commit never stops a listing."""
+    stamp = ident.rsplit(b">", 1)[-1].split()
+    when = int(stamp[0]) if stamp and stamp[0].isdigit() and len(stamp[0]) <= 12 else 0
+    tz = stamp[1] if len(stamp) > 1 and _TZ.fullmatch(stamp[1]) else b"+0000"
+    return min(when, _LATEST_DATE), tz.decode()
 
 
 @dataclass(frozen=True)
@@ -179,6 +222,7 @@ class Repo:
         self.root = root
         self.git_dir = git_dir  # per-worktree: index, HEAD, in-progress state
         self.common_dir = common_dir  # shared: objects, refs
+        self._object_env: dict[str, str] = {}  # set inside quarantine()
 
     @classmethod
     def find(cls, path: str | os.PathLike[str]) -> Repo:
@@ -221,7 +265,7 @@ class Repo:
 
     def git(self, *args: str, input: bytes | None = None, index: Path | None = None, check: bool = True,
             timeout: float | None = None, env: dict[str, str] | None = None) -> bytes:
-        extra = dict(env or {})
+        extra = {**self._object_env, **(env or {})}
         if index is not None:
             extra["GIT_INDEX_FILE"] = str(index)
         return run(args, cwd=self.root, input=input, env=extra, check=check, timeout=timeout).stdout
@@ -310,15 +354,16 @@ class Repo:
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         args = ["commit-tree", "--no-gpg-sign", tree]
+        raw = message.encode("utf-8", "surrogateescape")  # a stray undecodable byte never costs a save
         for parent in parents:
             args += ["-p", parent]
         try:
-            return self.text(*args, input=message.encode())
+            return self.text(*args, input=raw)
         except GitError as exc:
             if "identity" not in exc.stderr and "email" not in exc.stderr and "name" not in exc.stderr:
                 raise
             # No user.name/user.email configured: still save the work.
-            return self.text(*args, input=message.encode(), env=FALLBACK_IDENT)
+            return self.text(*args, input=raw, env=FALLBACK_IDENT)
 
     @contextmanager
     def reader(self) -> Iterator[CommitReader]:
@@ -374,14 +419,60 @@ class Repo:
                     pass
 
     def remove_stale_temp_indexes(self) -> list[str]:
-        """Delete temporary indexes of gitend runs that were killed. Call under the worktree lock."""
+        """Delete temporary indexes and object quarantines of gitend runs that were killed.
+        Call under the worktree lock."""
         removed = []
-        for path in self.git_dir.glob(self.TEMP_PREFIX + "*"):
-            pid = path.name[len(self.TEMP_PREFIX):].split(".", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
+        for folder, prefix in ((self.git_dir, self.TEMP_PREFIX), (self.common_dir / "objects", self.QUARANTINE_PREFIX)):
+            for path in folder.glob(prefix + "*"):
+                pid = path.name[len(prefix):].split(".", 1)[0]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed.append(path.name)
         return removed
+
+    # -- the object quarantine ------------------------------------------------
+
+    QUARANTINE_PREFIX = "gitend-incoming."
+
+    @contextmanager
+    def quarantine(self) -> Iterator[None]:
+        """Objects written inside the block go to a private folder, and into the object store
+        only when the block succeeds, as git's own receive-pack does. A save that fails half-way
+        (a full disk) leaves nothing behind, and what it deletes is exactly what it wrote:
+        no other process can have seen, let alone referenced, those objects."""
+        objects = self.common_dir / "objects"
+        folder = objects / f"{self.QUARANTINE_PREFIX}{os.getpid()}.{os.urandom(4).hex()}"
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise GitendError(f"cannot write to the object store {objects} ({exc.strerror or exc})") from None
+        self._object_env = {"GIT_OBJECT_DIRECTORY": str(folder), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+        try:
+            yield
+            self._object_env = {}
+            _migrate_objects(folder, objects)
+        finally:
+            self._object_env = {}
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _migrate_objects(folder: Path, objects: Path) -> None:
+    """Move quarantined objects into the store: loose objects by rename (one already there is
+    the same object), packs before their indexes so no index names a missing pack."""
+    loose = [p for p in folder.glob("[0-9a-f][0-9a-f]/*") if not p.name.startswith("tmp_")]
+    packs = sorted(folder.glob("pack/pack-*"), key=lambda p: p.suffix == ".idx")
+    for path in loose + packs:
+        target = objects / path.relative_to(folder)
+        if target.exists():
+            continue
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:  # its fan-out folder is not there yet
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
 
 
 def _intact_index(data: bytes) -> bool:

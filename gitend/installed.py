@@ -43,7 +43,7 @@ exit 0
 # Each part of the record: its type, and the text fields it must have when present.
 _RECORD: dict[str, tuple[type, tuple[str, ...]]] = {
     "settings": (str, ()), "created": (dict, ()), "backup": (str, ()), "config": (dict, ("path",)),
-    "pre_push": (dict, ("path",)), "memory_repo": (dict, ("path", "before", "after"))}
+    "pre_push": (dict, ("path",))}
 
 
 def gitend_command() -> str:

@@ -128,8 +128,7 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
-        for project_root, project_jobs in by_project.items():
-            lines.append(_mirror_project(repo, folder, Path(project_root), project_jobs, cfg))
+        lines += [_mirror_project(repo, project_jobs, cfg) for project_jobs in by_project.values()]
         lines += memsync.mirror_extras(repo, folder, cfg)
         pushing = [j for j in jobs if j.push and not j.held]
         if not pushing:
@@ -157,8 +156,7 @@ def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
         queue.save(job)
 
 
-def _mirror_project(repo: Repo, folder: str, project_root: Path, jobs: list[queue.Job],
-                    cfg: config.Config) -> str:
+def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> str:
     work = memsync.job_pending(repo, jobs[-1], cfg)
     if work is None:
         return ""

@@ -3,7 +3,6 @@ folder in the dotfile repo by copying bytes (never symlinks, which Claude's atom
 would replace), through the secret gate, then commit it there. Only `*.md` notes are ever read."""
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
@@ -441,6 +440,8 @@ class Pending:
 
     def diff(self, repo: Repo) -> str:
         """A unified diff of the notes in the dotfile repo against what would be written."""
+        import difflib  # for `gitend review` only: the hook that imports this module never diffs
+
         chunks: list[str] = []
         for path, text in sorted(self.texts.items()):
             old_path = repo.root / self.rel_folder / path

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from gitend.git import quote_path
 from gitend.secrets import redact
 from gitend.transcript import Session
 
@@ -16,7 +17,7 @@ class Capture(Protocol):
     staged: list[tuple[str, str]]
     unstaged: list[tuple[str, str]]
     untracked: list[str]
-    left_out: list[tuple[str, int]]
+    left_out: list[tuple[str, int, str]]  # (path, bytes, why)
     notes: list[str]
 
     @property
@@ -56,9 +57,9 @@ def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> 
     if prompts:
         body.append("Prompts:\n" + "\n".join(f"- {one_line(redact(p), PROMPT_WIDTH)}" for p in prompts))
     body.append(_files(cap))
-    if cap.left_out:
-        body.append("Left out (over snapshot.max_file_mb):\n"
-                    + "\n".join(f"- {path} ({human_size(size)})" for path, size in cap.left_out))
+    for why in dict.fromkeys(why for _, _, why in cap.left_out):
+        body.append(f"Left out ({why}):\n" + "\n".join(f"- {quote_path(path)} ({human_size(size)})"
+                                                      for path, size, reason in cap.left_out if reason == why))
     if cap.notes:
         body.append("Notes:\n" + "\n".join(f"- {note}" for note in cap.notes))
     body.append(f"Session ended: {one_line(reason, 60)}")
@@ -79,8 +80,8 @@ def _files(cap: Capture) -> str:
         codes.setdefault(path, [".", "."])[0] = letter
     for letter, path in cap.unstaged:
         codes.setdefault(path, [".", "."])[1] = letter
-    lines = [f"{''.join(c if c != '.' else ' ' for c in codes[p])} {p}" for p in sorted(codes)]
-    lines += [f"?? {path}" for path in cap.untracked]
+    lines = [f"{''.join(c if c != '.' else ' ' for c in codes[p])} {quote_path(p)}" for p in sorted(codes)]
+    lines += [f"?? {quote_path(path)}" for path in cap.untracked]
     counts = [(len(cap.staged), "staged"), (len(cap.unstaged), "unstaged"), (len(cap.untracked), "untracked")]
     summary = ", ".join(f"{n} {what}" for n, what in counts if n)
     shown = lines[:FILES_SHOWN]

@@ -9,6 +9,7 @@ has moved since the snapshot.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from gitend import config, message, paths, snapshot
 from gitend.errors import GitendError
-from gitend.git import GitError, Repo, zjoin, zsplit
+from gitend.git import GitError, Repo, quote_path, zjoin, zsplit
 from gitend.transcript import Session
 
 
@@ -39,6 +40,8 @@ class Plan:
     under_tracked_file: list[str] = field(default_factory=list)  # untracked, needing a folder where a file is tracked
     in_progress: str | None = None
     predicted_conflicts: list[str] = field(default_factory=list)
+    # Edited files git was told not to look at: {path: "assume-unchanged" or "skip-worktree"}.
+    hidden: dict[str, str] = field(default_factory=dict)
 
     @property
     def moved(self) -> bool:
@@ -52,6 +55,11 @@ class Plan:
     def deleted(self) -> set[str]:
         """Paths the snapshot deletes, staged or not."""
         return {path for letter, path in self.staged + self.unstaged if letter == "D"}
+
+    @cached_property
+    def written(self) -> set[str]:
+        """Paths the snapshot writes a file to."""
+        return {p for letter, p in self.staged + self.unstaged if letter != "D"} | set(self.untracked)
 
 
 def _name_status(repo: Repo, old: str, new: str) -> list[tuple[str, str]]:
@@ -87,6 +95,9 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
             if path in on_head and path not in plan.deleted:
                 (plan.now_committed if on_head[path] == entry else plan.now_tracked).append(path)
     plan.in_progress = repo.in_progress()
+    plan.hidden = _hidden_edits(repo)
+    # Applying the snapshot writes over a hidden edit as if it were not there.
+    plan.local_changes += sorted(p for p in plan.hidden if p in plan.written or p in plan.deleted)
     for change in repo.status():
         submodule_content_only = change.submodule[:2] == "S." and change.xy == ".M"
         if change.kind == "u" or (change.kind == "1" and not submodule_content_only):
@@ -94,9 +105,8 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
     tracked_dirs = {path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)}
-    written = {p for letter, p in plan.staged + plan.unstaged if letter != "D"} | set(plan.untracked)
     in_the_way = set()
-    for path in written:
+    for path in plan.written:
         parts = Path(path).parts
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
@@ -121,6 +131,43 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
     if plan.moved and plan.head:
         plan.predicted_conflicts = _predict_conflicts(repo, plan)
     return plan
+
+
+def _hidden_edits(repo: Repo) -> dict[str, str]:
+    """Files marked assume-unchanged or skip-worktree whose content differs from the index:
+    `git status` does not show them, so no snapshot holds them."""
+    flagged = {}
+    for record in zsplit(repo.git("ls-files", "-v", "-s", "-z")):
+        info, _, path = record.partition("\t")
+        tag, _mode, sha, _stage = info.split(" ")
+        if tag == "S" or tag.islower():
+            flagged[path] = (sha, "skip-worktree" if tag == "S" else "assume-unchanged")
+    if not flagged:
+        return {}
+    on_disk = blobs(repo, [p for p in flagged if os.path.lexists(repo.root / p)])
+    return {p: flag for p, (sha, flag) in flagged.items() if p in on_disk and on_disk[p] != sha}
+
+
+def blobs(repo: Repo, names: list[str]) -> dict[str, str]:
+    """{path: the blob git would store for the file there} (clean filters applied; a symlink's
+    target, not what it points to; folders left out)."""
+    found, files = {}, []
+    algo = "sha1" if len(repo.empty_tree) == 40 else "sha256"
+    for name in names:
+        path = repo.root / name
+        if path.is_symlink():
+            target = os.readlink(os.fsencode(path))
+            found[name] = hashlib.new(algo, b"blob %d\0%s" % (len(target), target)).hexdigest()
+        elif path.is_file():
+            files.append(name)
+    listed = [n for n in files if "\n" not in n]  # --stdin-paths reads one path a line
+    if listed:
+        out = repo.text("hash-object", "--stdin-paths", input=b"".join(os.fsencode(n) + b"\n" for n in listed))
+        found.update(zip(listed, out.split()))
+    for name in files:
+        if "\n" in name:
+            found[name] = repo.text("hash-object", "--path", name, "--", name)
+    return found
 
 
 def _emptied_by_snapshot(repo: Repo, plan: Plan, folder: str, tracked: set[str]) -> bool:
@@ -151,31 +198,35 @@ def describe(plan: Plan) -> list[str]:
         lines.append(f"HEAD has moved since the snapshot (taken on {(snap.base or 'an unborn HEAD')[:10]}, "
                      f"now {(plan.head or 'unborn')[:10]}): its changes are merged onto HEAD (three-way)")
         if plan.predicted_conflicts:
-            lines.append(f"conflicts expected in: {', '.join(plan.predicted_conflicts)}")
+            lines.append(f"conflicts expected in: {_names(plan.predicted_conflicts)}")
     for title, entries in [("staged", plan.staged), ("unstaged", plan.unstaged)]:
         if entries:
-            lines.append(f"{title}: " + ", ".join(f"{letter} {path}" for letter, path in entries))
+            lines.append(f"{title}: " + ", ".join(f"{letter} {quote_path(path)}" for letter, path in entries))
     if plan.untracked:
-        lines.append("untracked: " + ", ".join(plan.untracked))
+        lines.append(f"untracked: {_names(plan.untracked)}")
     if plan.now_tracked:
         lines.append(_now_tracked_note(plan))
     if plan.now_committed:
         lines.append(f"untracked in the snapshot, committed on HEAD since with the same content: "
-                     f"{', '.join(plan.now_committed)}")
+                     f"{_names(plan.now_committed)}")
     return lines
 
 
+def _names(paths: list[str]) -> str:
+    return ", ".join(map(quote_path, paths))
+
+
 def _now_tracked_note(plan: Plan) -> str:
-    return (f"untracked in the snapshot but tracked on HEAD now: {', '.join(plan.now_tracked)}; "
+    return (f"untracked in the snapshot but tracked on HEAD now: {_names(plan.now_tracked)}; "
             "the snapshot's version is written over HEAD's as an unstaged change (HEAD's stays in the commit)")
 
 
 def refusal(plan: Plan) -> str:
     parts = []
     if plan.local_changes:
-        parts.append(f"local changes in {', '.join(sorted(plan.local_changes))}")
+        parts.append(f"local changes in {_names(sorted(plan.local_changes))}")
     if plan.collisions:
-        parts.append(f"untracked files in the way: {', '.join(plan.collisions)}")
+        parts.append(f"untracked files in the way: {_names(plan.collisions)}")
     return ("refusing to restore over " + "; ".join(parts) +
             ". Either commit or stash them yourself, or run again with --force, "
             "which saves them as a snapshot first (restorable with gitend restore)")
@@ -190,6 +241,66 @@ def save_current_state(repo: Repo, settings: config.Snapshot, about: str) -> str
         return None
     session = Session(title=about, title_source=None, prompts=(), problems=())
     return snapshot.save(repo, cap, message.compose(session, cap, session_id="restore", reason="restore"))
+
+
+@dataclass
+class Cleared:
+    """What `clear_the_way` did before a forced restore."""
+    saved: str | None  # the snapshot of the local state
+    backup: Path | None  # where what no snapshot holds was moved
+    moved: list[str]
+
+
+def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
+    """For --force: save the local state as a snapshot, move into a backup folder whatever the
+    restore would overwrite or delete that neither that snapshot nor HEAD holds (files in the
+    way, ignored files where a tracked file comes back, hidden edits), then reset to HEAD.
+    Nothing is ever deleted."""
+    saved = save_current_state(repo, settings, f"saved by gitend restore before restoring {plan.snap.commit.sha[:10]}")
+    moved = plan.collisions + _unsaved(repo, plan, saved)
+    backup = move_aside(repo, moved) if moved else None
+    hidden = [p for p in moved if p in plan.hidden]
+    if hidden:  # the edit is in the backup now: let git write these files again
+        repo.git("update-index", "-z", "--no-assume-unchanged", "--no-skip-worktree", "--stdin", input=zjoin(hidden))
+    repo.git("reset", "-q", "--hard")
+    return Cleared(saved, backup, moved)
+
+
+def _unsaved(repo: Repo, plan: Plan, saved: str | None) -> list[str]:
+    """Files that `git reset --hard` and the apply would overwrite or delete, and that neither
+    the snapshot `saved` nor HEAD holds with that content."""
+    touched = set(plan.local_changes) | {p for p, flag in plan.hidden.items() if flag == "assume-unchanged"}
+    in_the_way = tuple(f"{c}/" for c in plan.collisions)  # moved whole
+    files = []
+    for name in sorted(touched):
+        path = repo.root / name
+        if path.is_dir() and not path.is_symlink():
+            files += _files_under(repo, name)  # a folder where a tracked file comes back
+        elif os.path.lexists(path):
+            files.append(name)
+    files = [f for f in files if f not in plan.collisions and not f.startswith(in_the_way)]
+    if not files:
+        return []
+    held: dict[str, set[str]] = {}
+    for rev in [r for r in (saved, saved and f"{saved}^3", plan.head) if r]:
+        for name, entry in _tree_entries(repo, rev).items():
+            held.setdefault(name, set()).add(entry.split()[2])
+    found = blobs(repo, files)
+    return [f for f in files if found.get(f) not in held.get(f, set())]
+
+
+def _files_under(repo: Repo, folder: str) -> list[str]:
+    """Every file under `folder`; a nested repository counts as one (it is moved whole)."""
+    found = []
+    for top, dirs, names in os.walk(repo.root / folder):
+        rel = os.path.relpath(top, repo.root)
+        if ".git" in dirs or ".git" in names:
+            found.append(rel)
+            dirs.clear()
+            continue
+        found += [f"{rel}/{n}" for n in names]
+        found += [f"{rel}/{d}" for d in dirs if os.path.islink(os.path.join(top, d))]
+    return found
 
 
 def _backup_folder(repo: Repo) -> Path:
@@ -280,7 +391,7 @@ def _stash_apply(repo: Repo, plan: Plan, sha: str) -> tuple[list[str], list[str]
             raise
     conflicted = _conflicted(repo)
     partly = _resplit(repo, plan, conflicted)
-    notes = [f"partly staged in the snapshot, now left unstaged: {', '.join(partly)}"] if partly else []
+    notes = [f"partly staged in the snapshot, now left unstaged: {_names(partly)}"] if partly else []
     return conflicted, notes
 
 
@@ -301,5 +412,7 @@ def _resplit(repo: Repo, plan: Plan, conflicted: list[str]) -> list[str]:
     if to_unstage:
         repo.git("reset", "-q", "--", *to_unstage)
     if to_stage:
-        repo.git("add", "-A", "--", *to_stage)
+        # Not `git add`: a staged deletion or rename leaves a path that is in neither the
+        # index nor the work tree, which `git add` refuses as a pathspec matching nothing.
+        repo.git("update-index", "-z", "--add", "--remove", "--stdin", input=zjoin(to_stage))
     return sorted((staged & unstaged) - skip)

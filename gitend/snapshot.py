@@ -12,10 +12,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from gitend import config, lock, message, paths, transcript
 from gitend.errors import GitendError
-from gitend.git import FALLBACK_IDENT, Commit, Repo, zsplit
+from gitend.git import FALLBACK_IDENT, Commit, Repo, quote_path, show_bytes, zsplit
 
 # Another snapshot of this work tree is running (it likely saves the same state): wait this
 # long, a third of the session-end budget, then leave the save to the worker.
@@ -82,7 +83,7 @@ class Capture:
     staged: list[tuple[str, str]] = field(default_factory=list)  # (status letter, path)
     unstaged: list[tuple[str, str]] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
-    left_out: list[tuple[str, int]] = field(default_factory=list)  # (path, bytes)
+    left_out: list[tuple[str, int, str]] = field(default_factory=list)  # (path, bytes, why)
     notes: list[str] = field(default_factory=list)
     size_to_hash: int = 0
 
@@ -141,16 +142,21 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
     refs = repo.refs(*[r for r in (head.ref, ref) if r])  # one process for both
     cap = Capture(branch, ref, refs.get(head.ref) if head.ref else head.sha, _tip(repo, ref, refs.get(ref)))
     limit = settings.max_file_mb * 1024 * 1024
+    untracked_left_out = _untracked_left_out(repo, settings)
+    if untracked_left_out:
+        cap.notes.append(untracked_left_out)
 
-    with repo.temp_index(seed=True) as index:
-        entries = repo.status("--ignore-submodules=none", index=index)
+    with repo.quarantine(), repo.temp_index(seed=True) as index:
+        wanted = not untracked_left_out and settings.include_untracked is not False
+        entries = repo.status("--ignore-submodules=none", *([] if wanted else ["--untracked-files=no"]), index=index)
         unmerged = [e.path for e in entries if e.kind == "u"]
         changed, untracked = [], []
+        sizes: dict[str, int] = {}
         for entry in entries:
             if entry.kind == "?":
                 if entry.path.endswith("/"):
-                    cap.notes.append(f"{entry.path} is a nested git repository; its content is not saved")
-                elif settings.include_untracked and _fits(repo, entry.path, limit, cap):
+                    cap.notes.append(f"{quote_path(entry.path)} is a nested git repository; its content is not saved")
+                elif _fits(repo, entry.path, limit, cap, sizes):
                     untracked.append(entry.path)
                 continue
             x, y = entry.xy[0], entry.xy[1]
@@ -162,13 +168,19 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
             if entry.submodule.startswith("S"):
                 # Only the submodule's checked-out commit (the gitlink) can be saved here.
                 if "M" in entry.submodule[2:] or "U" in entry.submodule[2:]:
-                    cap.notes.append(f"submodule {entry.path} has uncommitted changes inside it; "
+                    cap.notes.append(f"submodule {quote_path(entry.path)} has uncommitted changes inside it; "
                                      "only its checked-out commit is saved")
                 if entry.submodule[1] != "C" and y != "D":
                     continue
-            if y != "." and _fits(repo, entry.path, limit, cap):
+            if y != "." and _fits(repo, entry.path, limit, cap, sizes):
                 cap.unstaged.append((y, entry.path))
                 changed.append(entry.path)
+        over = _over_budget(repo, settings, sizes, cap)
+        if over:
+            changed = [p for p in changed if p not in over]
+            untracked = [p for p in untracked if p not in over]
+            cap.unstaged = [(y, p) for y, p in cap.unstaged if p not in over]
+        cap.size_to_hash = sum(sizes[p] for p in changed + untracked if p in sizes)
         if hash_limit and (len(changed) + len(untracked) > hash_limit[0] or cap.size_to_hash > hash_limit[1]):
             raise TooBig(ref, len(changed) + len(untracked), cap.size_to_hash)
         if unmerged:
@@ -177,22 +189,78 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
         cap.index_tree = repo.write_tree(index)
         repo.update_index(index, changed, add=False)
         cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
-    cap.untracked = untracked
-    cap.untracked_tree = _untracked_tree(repo, untracked)
+        cap.untracked = untracked
+        cap.untracked_tree = _untracked_tree(repo, untracked)
     cap.notes[:0] = _in_progress(repo, unmerged)
     return cap
 
 
-def _fits(repo: Repo, path: str, limit: float, cap: Capture) -> bool:
+def _untracked_left_out(repo: Repo, settings: config.Snapshot) -> str | None:
+    """Why untracked files are not saved here, when the user has not asked for them anyway.
+
+    A home folder under git (dotfiles) holds keys and caches that are untracked on purpose,
+    and `status.showUntrackedFiles=no` is how such a repository says so: saving (and maybe
+    pushing) them needs `include_untracked: always` in the user's config."""
+    if settings.include_untracked is not True:
+        return None  # False: none anyway; "always": asked for
+    home = Path(os.path.realpath(Path.home()))
+    if home == repo.root or repo.root in home.parents:
+        return ("untracked files are not saved: this repository's root is the home folder or above it "
+                "(snapshot.include_untracked: always saves them)")
+    shown = repo.text("config", "--get", "status.showUntrackedFiles", check=False).lower()
+    if shown in ("no", "false", "off", "0"):
+        return ("untracked files are not saved: the repository sets status.showUntrackedFiles=no "
+                "(snapshot.include_untracked: always saves them)")
+    return None
+
+
+def _fits(repo: Repo, path: str, limit: float, cap: Capture, sizes: dict[str, int]) -> bool:
     try:
         size = os.lstat(repo.root / path).st_size
     except OSError:
         return True  # gone already: git records the deletion
     if size > limit:
-        cap.left_out.append((path, size))
+        cap.left_out.append((path, size, LEFT_OUT_LARGE))
         return False
-    cap.size_to_hash += size
+    sizes[path] = size
     return True
+
+
+LEFT_OUT_LARGE = "over snapshot.max_file_mb"
+# One snapshot hashes at most this many times max_file_mb in all (500 MiB by default): a
+# session end must not turn a stray dump folder into gigabytes of objects.
+TOTAL_FILES_MB = 10
+# Hashing stops short of a full disk: at least this share of it (at most 1 GiB) stays free.
+FREE_SHARE = 0.05
+
+
+def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], cap: Capture) -> set[str]:
+    """The files left out, largest first, so that what is hashed stays under the total cap
+    and fits on the object store's disk (each loose object takes whole blocks)."""
+    try:
+        disk = os.statvfs(repo.common_dir / "objects")
+    except OSError:
+        return set()
+    room = disk.f_bavail * disk.f_frsize - min(1 << 30, int(disk.f_blocks * disk.f_frsize * FREE_SHARE))
+    cap_total = TOTAL_FILES_MB * settings.max_file_mb * 1024 * 1024
+    block = disk.f_frsize or 4096
+    total = sum(sizes.values())
+    used = sum(-(-(size + 64) // block) * block for size in sizes.values())
+    over: set[str] = set()
+    for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
+        if total <= cap_total and used <= room:
+            break
+        why = (f"over the {human_mib(cap_total)} one snapshot hashes in all ({TOTAL_FILES_MB} x snapshot.max_file_mb)"
+               if total > cap_total else f"not enough free disk space: {human_mib(max(room, 0))} to spare")
+        cap.left_out.append((path, sizes[path], why))
+        over.add(path)
+        total -= sizes[path]
+        used -= -(-(sizes[path] + 64) // block) * block
+    return over
+
+
+def human_mib(size: float) -> str:
+    return f"{size / 1048576:.0f} MiB"
 
 
 def _untracked_tree(repo: Repo, paths: list[str]) -> str:
@@ -207,7 +275,7 @@ def _in_progress(repo: Repo, unmerged: list[str]) -> list[str]:
     what = repo.in_progress()
     notes = [f"{what} was in progress; restore does not resume it"] if what else []
     if unmerged:
-        notes.append(f"saved with conflict markers: {', '.join(unmerged)}")
+        notes.append(f"saved with conflict markers: {', '.join(map(quote_path, unmerged))}")
     return notes
 
 
@@ -455,12 +523,12 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
 def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:
     """(title, git's diff --stat) for the staged, unstaged and untracked parts."""
     def stat(old: str, new: str) -> str:
-        return repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new)
+        return show_bytes(repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new))
 
     untracked = zsplit(repo.git("ls-tree", "-r", "--name-only", "-z", snap.untracked_commit))
     parts = [("Staged (index against base):", stat(snap.base_commit, snap.index_commit)),
              ("Unstaged (work tree against index):", stat(snap.index_commit, snap.commit.sha)),
-             ("Untracked:", "\n".join(f" {path}" for path in untracked))]
+             ("Untracked:", "\n".join(f" {quote_path(path)}" for path in untracked))]
     return [(title, text) for title, text in parts if text]
 
 

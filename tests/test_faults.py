@@ -60,9 +60,19 @@ def test_disk_full_while_writing_the_snapshot(repo: Path) -> None:
     write(repo / "big.bin", os.urandom(3 << 20))  # random, so it does not compress below the disk
     before, earlier = state(repo), ref(repo, "wip/main")
     with small_disk(repo / ".git" / "objects", "2m") as disk:
+        proc = hook(repo, session_id="small disk")  # what would not fit is left out, the rest saved
+        assert "saved 3 file(s)" in proc.stdout and ref(repo, "wip/main^4") == earlier
+        assert "big.bin" not in git(repo, "ls-tree", "--name-only", "wip/main^3")
+        assert "not enough free disk space" in git(repo, "log", "-1", "--format=%B", "wip/main")
+        earlier = ref(repo, "wip/main")
+        write(repo / "b.txt", "third edit\n")
+        git(repo, "add", "b.txt")
+        before = state(repo)
+        disk.fill()
         proc = gitend("hook", cwd=repo, input=payload(repo))
         one_line_error(proc, "No space left on device")
         assert state(repo) == before and ref(repo, "wip/main") == earlier and no_temporary_index(repo)
+        assert not list((repo / ".git" / "objects").glob("gitend-incoming.*"))
         assert gitend("hook", "--strict", cwd=repo, input=payload(repo)).returncode == 1
         disk.grow()
         proc = hook(repo, session_id="after")

@@ -267,7 +267,7 @@ def test_a_damaged_old_settings_file_does_not_stop_the_move(hermetic: Path, tmp_
 
 
 @pytest.mark.parametrize("record", ["{not json", '["a list"]', '{"settings": 5}', '{"pre_push": {"chained": true}}',
-                                    '{"memory_repo": {"path": "/x"}}'])
+                                    '{"config": {"sha256": "x"}}'])
 def test_a_damaged_install_record_is_one_line(hermetic: Path, record: str) -> None:
     write(paths.state_dir() / "install.json", record)
     assert "install.json, gitend's install record; remove it, then run this again" in refused("uninstall")
@@ -354,16 +354,15 @@ def hooks_dir(repo: Path) -> Path:
     return Path(git(repo, "rev-parse", "--path-format=absolute", "--git-path", "hooks").strip())
 
 
-def test_dotfiles_sets_memory_repo_keeping_comments_and_installs_the_hook(hermetic: Path, tmp_path: Path) -> None:
+def test_dotfiles_sets_memory_repo_in_the_starter_config_and_installs_the_hook(hermetic: Path, tmp_path: Path) -> None:
     dots = init_repo(tmp_path / "dots")
-    original = ("# my gitend settings\nmemory:\n  # where my dotfiles live\n  repo: null  \n  path: notes\n"
-                "\npush:\n  timeout_s: 30 # slow\n")
-    path = write(paths.config_file(), original)
     out = ok("install", "--dotfiles", str(dots))
+    path = paths.config_file()
     assert f"set memory.repo to {dots}" in out and f"installed the pre-push hook in {hooks_dir(dots)}" in out
-    assert path.read_text() == original.replace("  repo: null  \n", f'  repo: "{dots}"\n')
+    shipped = (Path(__file__).parents[1] / "config" / "default.yaml").read_text()
+    assert path.read_text() == shipped.replace("  repo: null\n", f'  repo: "{dots}"\n')
     cfg = config.load(None)
-    assert cfg.memory.repo == str(dots) and cfg.memory.path == "notes" and cfg.push.timeout_s == 30
+    assert cfg.memory.repo == str(dots) and cfg.memory.path == "claude/memory" and cfg.push.timeout_s == 60
     hook = hooks_dir(dots) / "pre-push"
     assert hook.read_text() == installed.pre_push_script(installed.gitend_command())
     assert os.access(hook, os.X_OK)
@@ -371,45 +370,22 @@ def test_dotfiles_sets_memory_repo_keeping_comments_and_installs_the_hook(hermet
         "path": str(hook), "chained": False}
 
 
-@pytest.mark.parametrize("original, expected", [
-    ("memory:\n    enabled: true\n", 'memory:\n    repo: "{dots}"\n    enabled: true\n'),
-    ("push:\n  background: true\n", 'push:\n  background: true\nmemory:\n  repo: "{dots}"\n'),
-    ("push:\n  background: true", 'push:\n  background: true\nmemory:\n  repo: "{dots}"\n'),
-    ("memory: # notes\n  path: x\nreview:\n  allow: []\n",
-     'memory: # notes\n  repo: "{dots}"\n  path: x\nreview:\n  allow: []\n'),
-])
-def test_memory_repo_line_edit(hermetic: Path, tmp_path: Path, original: str, expected: str) -> None:
-    dots = init_repo(tmp_path / "dots")
-    path = write(paths.config_file(), original)
-    ok("install", "--dotfiles", str(dots))
-    assert path.read_text() == expected.format(dots=dots)
-
-
 @pytest.mark.parametrize("original", [
     "# my gitend settings\nmemory:\n  # where my dotfiles live\n  repo: /old/dots  # mine\n  path: notes\n",
     "memory:\n    enabled: true\n",
     "push:\n  background: true",
     "memory: # notes\n  path: x\nreview:\n  allow: []\n",
+    "memory: {enabled: true}\n",
 ])
-def test_uninstall_puts_memory_repo_back(hermetic: Path, tmp_path: Path, original: str) -> None:
-    first, second = init_repo(tmp_path / "first"), init_repo(tmp_path / "second")
-    path = write(paths.config_file(), original)
-    previous = config.load(None).memory.repo
-    ok("install", "--dotfiles", str(first))
-    ok("install", "--dotfiles", str(second))  # a second edit: uninstall still goes back to the original
-    assert config.load(None).memory.repo == str(second)
-    out = ok("uninstall")
-    assert f"set memory.repo in {path} back to {json.dumps(previous)}" in out
-    assert path.read_text() == original
-
-
-def test_uninstall_keeps_a_memory_repo_the_user_changed(hermetic: Path, tmp_path: Path) -> None:
+def test_a_config_of_the_users_is_never_edited_and_install_says_what_to_set(
+        hermetic: Path, tmp_path: Path, original: str) -> None:
     dots = init_repo(tmp_path / "dots")
-    path = write(paths.config_file(), "memory:\n  repo: null\n")
-    ok("install", "--dotfiles", str(dots))
-    path.write_text("memory:\n  repo: /my/own/dots\n")
-    assert f"kept memory.repo in {path}" in ok("uninstall")
-    assert path.read_text() == "memory:\n  repo: /my/own/dots\n"
+    path = write(paths.config_file(), original)
+    out = ok("install", "--dotfiles", str(dots))
+    assert f'set `repo: "{dots}"` under `memory:` there' in out and "installed the pre-push hook" in out
+    assert path.read_text() == original
+    ok("uninstall")
+    assert path.read_text() == original and not settings_file(hermetic).exists()
 
 
 def test_uninstall_removes_a_starter_config_with_memory_repo_set(hermetic: Path, tmp_path: Path) -> None:
@@ -417,15 +393,6 @@ def test_uninstall_removes_a_starter_config_with_memory_repo_set(hermetic: Path,
     ok("install", "--dotfiles", str(dots))
     assert "removed the starter config" in ok("uninstall")
     assert not paths.config_file().exists()
-
-
-def test_a_config_the_line_edit_cannot_handle_is_refused_and_kept(hermetic: Path, tmp_path: Path) -> None:
-    dots = init_repo(tmp_path / "dots")
-    path = write(paths.config_file(), "memory: {enabled: true}\n")
-    assert "memory.repo" in refused("install", "--dotfiles", str(dots))
-    assert path.read_text() == "memory: {enabled: true}\n"
-    ok("uninstall")  # what install did before it stopped is still undone
-    assert not settings_file(hermetic).exists()
 
 
 def test_dotfiles_with_remote_clones(hermetic: Path, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_hook_returns_at_once_and_the_note_arrives_later(laptop: Machine, remote
     laptop.note(proj, "testing.md", "---\nname: testing\n---\nRun pytest -n 2.\n")
     proc = laptop.end_session(proj)
     # Measured against the push it must not wait for, not an absolute time a busy machine misses.
-    assert proc.elapsed < push_s / 4, proc.elapsed  # type: ignore[attr-defined]
+    assert proc.elapsed < push_s / 2, proc.elapsed  # type: ignore[attr-defined]
     assert remote_file(remote, f"{FOLDER}/testing.md") is None  # not yet: the push takes 5 s
     laptop.wait_for_worker(timeout=60)
     assert remote_file(remote, f"{FOLDER}/testing.md") == "---\nname: testing\n---\nRun pytest -n 2.\n"

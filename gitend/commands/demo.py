@@ -15,7 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from gitend import git, memsync
+from gitend import git, lock, memsync
 from gitend.errors import GitendError
 from gitend.output import paint
 
@@ -63,26 +63,13 @@ class Sandbox:
         return proc.stdout.decode() if proc.returncode == 0 else None
 
     def wait_for_worker(self, timeout: float = 60) -> None:
-        lock = self.home / ".local" / "state" / "gitend" / "worker.lock"
-        queue = lock.parent / "queue"
+        worker_lock = self.home / ".local" / "state" / "gitend" / "worker.lock"
+        queue = worker_lock.parent / "queue"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(queue.glob("*.json")) and not _locked(lock):
+            if not any(queue.glob("*.json")) and not lock.held_elsewhere(worker_lock):
                 return
             time.sleep(0.05)
-
-
-def _locked(path: Path) -> bool:
-    import fcntl
-
-    if not path.exists():
-        return False
-    with open(path) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        return False
 
 
 def _clean_environ() -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""`gitend install`: the SessionEnd hook in Claude Code's settings, a starter config,
-memory.repo and the dotfile repo's pre-push hook. `gitend uninstall` undoes exactly what
-install recorded in <state>/install.json.
+"""`gitend install`: the SessionEnd hook in Claude Code's settings, a starter config (with
+memory.repo set when --dotfiles is given; a config of the user's is never edited, install
+says what to set there) and the dotfile repo's pre-push hook. `gitend uninstall` undoes
+exactly what install recorded in <state>/install.json.
 
 gitend's own settings entry is a gitend hook in a catch-all matcher group (matcher absent,
 "" or "*"); only such entries are updated, de-duplicated and removed. gitend hooks under a
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from importlib import resources
@@ -41,7 +41,7 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
     earlier = previous.get("created", {}) if same else {}
     record: Json = {"settings": str(path), "created": {k: v or bool(earlier.get(k)) for k, v in created.items()},
                     "backup": previous.get("backup") if same else None, "config": None,
-                    "pre_push": previous.get("pre_push"), "memory_repo": previous.get("memory_repo")}
+                    "pre_push": previous.get("pre_push")}
     try:
         if theirs and not updating:
             lines.append(f"left {path} unchanged: your own gitend entries there already run the hook (matchers "
@@ -50,11 +50,8 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
             lines.append(_write_settings(path, raw, new, updating, record))
         if previous.get("settings") and not same:  # one settings file holds gitend's entry, not two
             lines += _move_out_of(Path(previous["settings"]), previous.get("created", {}), path)
-        lines += _install_config(previous.get("config"), record)
-        if target is not None:
-            lines += _set_memory_repo(str(target), record)
-        else:
-            target = _configured_dotfile_repo()
+        lines += _install_config(previous.get("config"), record, str(target) if target else None)
+        target = target or _configured_dotfile_repo()  # a memory.repo already set gets the hook too
         if target is not None:
             lines += _install_pre_push(Repo.find(target), command, record)
             if previous.get("pre_push") and previous["pre_push"]["path"] != record["pre_push"]["path"]:
@@ -83,7 +80,6 @@ def uninstall(settings: str | None) -> list[str]:
         lines = _remove_from_settings(path, created)
         lines += _uninstall_pre_push(record.get("pre_push"))
         lines += _uninstall_config(record.get("config"))  # first: a starter config still as written goes whole
-        lines += _uninstall_memory_repo(record.get("memory_repo"))
     except OSError as exc:
         raise _os_error(exc) from None
     paths.install_record().unlink(missing_ok=True)
@@ -223,121 +219,33 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def _install_config(mine: Json | None, record: Json) -> list[str]:
+def _install_config(mine: Json | None, record: Json, memory_repo: str | None) -> list[str]:
+    """A starter config where there is none (with memory.repo when given). gitend rewrites only
+    its own starter, unchanged since; a config of the user's is theirs to edit."""
     path = paths.config_file()
-    if os.path.lexists(path):
-        if mine and mine.get("path") == str(path) and _sha256(path) == mine.get("sha256"):
-            record["config"] = mine  # still the starter we wrote: uninstall may remove it
+    ours = mine is not None and mine.get("path") == str(path) and _sha256(path) == mine.get("sha256")
+    try:
+        current = config.load(None).memory.repo
+    except GitendError:
+        current = None
+    if memory_repo and current == memory_repo:
+        record["config"] = mine if ours else None
+        return [f"memory.repo is already {memory_repo}"]
+    if os.path.lexists(path) and not ours:
+        return [f"left your config {path} as it is: to sync memory notes, set `repo: {json.dumps(memory_repo)}` "
+                "under `memory:` there"] if memory_repo else []
+    if ours and not memory_repo:
+        record["config"] = mine
         return []
-    data = resources.files("gitend").joinpath("data/default.yaml").read_bytes()
+    text = resources.files("gitend").joinpath("data/default.yaml").read_text(encoding="utf-8")
+    if memory_repo:
+        text = text.replace("\n  repo: null\n", f"\n  repo: {json.dumps(memory_repo)}\n", 1)
+    data = text.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
     record["config"] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
-    return [f"wrote a starter config to {path}"]
-
-
-def _with_memory_repo(text: str, value: str) -> str:
-    """`text` with memory.repo set by editing one line, so comments and layout survive."""
-    setting = f"repo: {json.dumps(value, ensure_ascii=False)}"  # a JSON string is a YAML string
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if re.match(r"memory\s*:\s*(#.*)?$", line.rstrip())), None)
-    if start is None:
-        return text + ("\n" if text and not text.endswith("\n") else "") + f"memory:\n  {setting}\n"
-    indent = None
-    for i in range(start + 1, len(lines)):
-        if re.match(r"[^\s#]", lines[i]):
-            break  # the next top-level key
-        key = re.match(r"([ \t]+)([^\s#:][^:]*?)\s*:", lines[i])
-        if key and key[2] == "repo":
-            lines[i] = f"{key[1]}{setting}\n"
-            return "".join(lines)
-        indent = indent or (key[1] if key else None)
-    lines.insert(start + 1, f"{indent or '  '}{setting}\n")
-    return "".join(lines)
-
-
-def _repo_and_rest(text: str) -> tuple[Any, Any]:
-    """memory.repo in a config's text, and everything else in it."""
-    import yaml  # deferred, as in config.py
-
-    data = yaml.safe_load(text) or {}
-    memory = dict(data.get("memory") or {})
-    repo = memory.pop("repo", None)
-    return repo, {**data, "memory": memory} if memory else {k: v for k, v in data.items() if k != "memory"}
-
-
-def _changed_lines(old: str, new: str) -> tuple[str, str]:
-    """The run of lines in `old` that `new` replaced, and what replaced them."""
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
-        end += 1
-    return "".join(a[start:len(a) - end]), "".join(b[start:len(b) - end])
-
-
-def _memory_repo_edit(earlier: Json | None, path: Path, old: str, new: str, value: str) -> Json | None:
-    """What uninstall needs to put memory.repo back as it was before gitend's first edit."""
-    original, previous = old, _repo_and_rest(old)[0]
-    if (earlier and earlier["path"] == str(path) and previous == earlier.get("value") and earlier["after"]
-            and old.count(earlier["after"]) == 1):  # the earlier install's edit is still there: undo it first
-        original, previous = old.replace(earlier["after"], earlier["before"]), earlier.get("previous")
-    before, after = _changed_lines(original, new)
-    if before == after:
-        return None  # back where it was before gitend: nothing to undo
-    return {"path": str(path), "value": value, "previous": previous, "before": before, "after": after}
-
-
-def _set_memory_repo(value: str, record: Json) -> list[str]:
-    import yaml  # deferred, as in config.py
-
-    path = paths.config_file()
-    config.load(None)  # a broken config is reported as it is, before any edit
-    old = path.read_text(encoding="utf-8")
-    new = _with_memory_repo(old, value)
-    expected = yaml.safe_load(old) or {}
-    expected["memory"] = {**(expected.get("memory") or {}), "repo": value}
-    if yaml.safe_load(new) != expected:
-        raise GitendError(f"cannot set memory.repo in {path} with a one-line edit; add `repo: {value}` "
-                          "under `memory:` there by hand")
-    if new == old:
-        return [f"memory.repo is already {value}"]
-    _replace_file(path, new.encode("utf-8"))
-    try:
-        config.load(None)
-    except GitendError:
-        _replace_file(path, old.encode("utf-8"))
-        raise
-    record["memory_repo"] = _memory_repo_edit(record["memory_repo"], path, old, new, value)
-    if record["config"] and record["config"]["path"] == str(path):
-        record["config"]["sha256"] = _sha256(path)  # still the starter we wrote, now with repo set
-    return [f"set memory.repo to {value} in {path}"]
-
-
-def _uninstall_memory_repo(info: Json | None) -> list[str]:
-    """Put back the memory.repo line install changed, if it is still what install wrote."""
-    import yaml  # deferred, as in config.py
-
-    if not info or not os.path.lexists(info["path"]):
-        return []
-    path = Path(info["path"])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        return [f"kept memory.repo in {path}: it cannot be read as UTF-8 text any more"]
-    restored = text.replace(info["after"], info["before"])
-    try:
-        repo, rest = _repo_and_rest(text)
-        same = (text.count(info["after"]) == 1 and repo == info.get("value")
-                and _repo_and_rest(restored) == (info.get("previous"), rest))  # only memory.repo changes back
-    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
-        same = False
-    if not same:
-        return [f"kept memory.repo in {path}: it is not what install set any more"]
-    _replace_file(path, restored.encode("utf-8"))
-    return [f"set memory.repo in {path} back to {json.dumps(info.get('previous'))}"]
+    lines = [] if ours else [f"wrote a starter config to {path}"]
+    return lines + ([f"set memory.repo to {memory_repo} in {path}"] if memory_repo else [])
 
 
 # -- the dotfile repo -------------------------------------------------------------------

@@ -5,7 +5,7 @@ import sys
 
 from gitend import config, restore, snapshot
 from gitend.errors import GitendError
-from gitend.git import Repo
+from gitend.git import Repo, quote_path
 from gitend.output import ask
 
 
@@ -42,33 +42,33 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
 
+    refused = None  # what the real run refuses with, and so the dry run too
+    if plan.blocked and not force:
+        refused = restore.refusal(plan)
+    elif plan.blocked and plan.head is None:
+        refused = _UNBORN_FORCE
     if dry_run:
         print("\n".join(restore.describe(plan)))
-        if plan.blocked and force and plan.head is None:
-            print(f"would refuse: {_UNBORN_FORCE}")
-        elif plan.blocked and force:
+        if refused:
+            raise GitendError(refused)
+        if plan.blocked:
             moved = f", move {', '.join(plan.collisions)} into {_BACKUP_PLACE}" if plan.collisions else ""
-            print(f"would save the local state first{moved}, then restore (--force): "
+            print(f"would save the local state first{moved} (and anything else it would overwrite that no "
+                  "snapshot holds), then restore (--force): "
                   + restore.refusal(plan).removeprefix("refusing to restore over "))
-        elif plan.blocked:
-            print("would refuse: " + restore.refusal(plan).removeprefix("refusing to restore over "))
         else:
             print("nothing else would change; run without --dry-run to restore")
         return 0
+    if refused:
+        raise GitendError(refused)
 
     if plan.blocked:
-        if not force:
-            raise GitendError(restore.refusal(plan))
-        if plan.head is None:
-            raise GitendError(_UNBORN_FORCE)
-        about = f"saved by gitend restore before restoring {snap.commit.sha[:10]}"
-        saved = restore.save_current_state(repo, cfg.snapshot, about)
-        repo.git("reset", "-q", "--hard")
-        if saved:
-            print(f"saved your local changes first as {saved[:10]}; `gitend restore {saved[:10]}` brings them back")
-        if plan.collisions:
-            folder = restore.move_aside(repo, plan.collisions)
-            print(f"moved what was in the way ({', '.join(plan.collisions)}) to {folder}")
+        cleared = restore.clear_the_way(repo, plan, cfg.snapshot)
+        if cleared.saved:
+            print(f"saved your local changes first as {cleared.saved[:10]}; "
+                  f"`gitend restore {cleared.saved[:10]}` brings them back")
+        if cleared.moved:
+            print(f"moved what was in the way ({', '.join(map(quote_path, cleared.moved))}) to {cleared.backup}")
 
     conflicted, notes = restore.apply(repo, plan)
     counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
@@ -77,8 +77,8 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
     for note in notes:
         print(f"note: {note}")
     if conflicted:
-        raise GitendError(f"conflicts in {', '.join(conflicted)}: both sides are kept between conflict markers; "
-                          f"resolve them and `git add` (the snapshot stays on {snap.name})")
+        raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
+                          f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
 
 
