@@ -162,7 +162,7 @@ def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> st
         return ""
     sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
     try:
-        return memsync.mirror(repo, work, f"memory: {work.key} from {config.host()} (session {sessions})", cfg,
+        return memsync.mirror(repo, work, f"memory: {work.key} from {config.host(cfg.push)} (session {sessions})", cfg,
                               redacting=any(j.data.get("redact") for j in jobs))
     except approvals.Held as held:
         _hold(jobs, held, "notes")

@@ -469,7 +469,9 @@ def test_manifest_round_trip_and_corruption() -> None:
     assert memsync.load_manifest(key) == {}
     memsync.save_manifest_digests(key, {"x.md": "d"})
     assert memsync.load_manifest(key) == {"x.md": "d"}
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    # What could not be understood is set aside beside it (13.10), never read again as a manifest.
+    assert [p.name for p in path.parent.iterdir() if ".unreadable-" not in p.name] == [path.name]
+    assert any(".unreadable-" in p.name for p in path.parent.iterdir())
 
 
 def test_corrupt_manifest_deletes_nothing(machine: Machine) -> None:
