@@ -37,15 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     repo_option(list_)
     list_.add_argument("--all", action="store_true", help="every WIP branch, not only the current one")
     list_.add_argument("--json", action="store_true", help="machine-readable output")
+    list_.add_argument("-n", dest="limit", type=_positive, metavar="N", help="only the newest N snapshots")
 
     show = command("show", "show one snapshot: message, metadata, changed files, diff stat")
     show.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(show)
+    show.add_argument("--patch", "-p", action="store_true",
+                      help="the full diff against its base: staged, unstaged and untracked apart")
+
+    diff = command("diff", "what changed: a snapshot against the work tree (untracked files too), "
+                           "or two snapshots; paths after --")
+    diff.add_argument("snapshots", nargs="+", metavar="SNAPSHOT",
+                      help="one snapshot (against the work tree) or two (the first against the second)")
+    repo_option(diff)
+    diff.add_argument("--stat", action="store_true", help="a diffstat instead of the patch")
+    diff.add_argument("--name-only", action="store_true", help="only the names of the changed files")
+    diff.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    diff.usage = "gitend diff SNAPSHOT [SNAPSHOT2] [-C DIR] [--stat] [--name-only] [-- PATH...]"
+
+    prune = command("prune", "drop snapshots past the retention (config snapshot.keep_days, snapshot.keep); "
+                             "what is kept stays restorable")
+    repo_option(prune)
+    prune.add_argument("--dry-run", action="store_true", help="say what would be dropped and change nothing")
 
     restore = command("restore", "bring a snapshot back: staged stays staged, unstaged unstaged, "
                                  "untracked untracked; refuses to overwrite local changes unless --force")
     restore.add_argument("snapshot", metavar="SNAPSHOT", help="a commit, latest, a session id, or wip/<branch>~N")
     repo_option(restore)
+    restore.set_defaults(paths=[])  # `-- PATH...`: only those files or folders
+    restore.usage = "gitend restore SNAPSHOT [-C DIR] [--dry-run] [--force] [--fetch] [-- PATH...]"
     restore.add_argument("--dry-run", action="store_true", help="print what would change and change nothing")
     restore.add_argument("--force", action="store_true",
                          help="save the current local changes as a snapshot first, then restore over them")
@@ -89,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == ["_worker"]:  # started by the hook, detached; not for people, so not in the usage
@@ -96,7 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return worker.main()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Paths come after `--` (argparse would take them for more snapshot names).
+    paths_given = "--" in argv
+    before, after = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if paths_given else (argv, [])
+    args = parser.parse_args(before)
+    if paths_given:
+        if not hasattr(args, "paths"):
+            parser.error(f"`gitend {args.command or ''}` takes no paths after --")
+        args.paths = after
+    if args.command == "diff" and len(args.snapshots) > 2:
+        parser.error(f"diff takes one or two snapshots, got {len(args.snapshots)}; put paths after --")
     if args.command == "install" and args.remote and not args.dotfiles:
         parser.error("install: --remote URL clones the dotfile repo given by --dotfiles DIR; add --dotfiles")
     if args.command is None:
@@ -131,16 +166,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(safe(line), flush=True)
 
-    if args.command in ("list", "show"):
+    if args.command in ("list", "show", "diff"):
         from gitend.commands import browse
 
         if args.command == "show":
-            return browse.show(args.directory, args.snapshot)
-        return browse.list_snapshots(args.directory, all_branches=args.all, as_json=args.json)
+            return browse.show(args.directory, args.snapshot, patch=args.patch)
+        if args.command == "diff":
+            return browse.diff(args.directory, args.snapshots, args.paths, stat=args.stat, name_only=args.name_only)
+        return browse.list_snapshots(args.directory, all_branches=args.all, as_json=args.json, limit=args.limit)
+    if args.command == "prune":
+        from gitend.commands import prune
+
+        return prune.run(args.directory, dry_run=args.dry_run)
     if args.command == "restore":
         from gitend.commands import restore
 
-        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch)
+        return restore.run(args.directory, args.snapshot, dry_run=args.dry_run, force=args.force, fetch=args.fetch,
+                           paths=args.paths)
     if args.command == "status":
         from gitend.commands import status
 

@@ -32,6 +32,8 @@ class Snapshot:
     include_untracked: bool | str = True
     max_file_mb: float = 50.0
     push_remote: str | None = None
+    keep_days: int = 30
+    keep: int = 20
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ _BAD_REF_CHARS = re.compile(r"[\s~^:?*\[\\]|\.\.|@\{|//|^/")
 _LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "snapshot.branch_prefix": (lambda v: v != "" and not _BAD_REF_CHARS.search(v), "a valid ref prefix such as 'wip/'"),
     "snapshot.max_file_mb": (lambda v: 0 < v <= 1 << 20, "greater than 0 and at most 1048576"),
+    "snapshot.keep_days": (lambda v: 0 <= v <= 36500, "between 0 and 36500 (0: no snapshot is kept for its age)"),
+    "snapshot.keep": (lambda v: 1 <= v <= 1_000_000, "at least 1 (the newest snapshot is never pruned) "
+                                                     "and at most 1000000"),
     "push.timeout_s": (lambda v: 0 < v <= 3600, "greater than 0 and at most 3600"),
     "review.on_finding": (lambda v: v in ("hold", "redact"), "'hold' or 'redact'"),
     "review.allow": (lambda v: all(map(_is_regex, v)), "a list of valid regular expressions"),

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import config, paths
+from gitend import config, files, paths
 from gitend.errors import GitendError
 from gitend.git import GitError, Repo, zsplit
 
@@ -130,7 +130,7 @@ def update(repo: Repo, branch: str, remote: str, timeout: float) -> Outcome:
     upstream = f"refs/remotes/{remote}/{branch}"
     if remote in repo.text("remote").split() and _fetch(repo, remote, branch, upstream, timeout,
                                                         repo.batch_ssh_env()):
-        ahead = repo.text("rev-list", "HEAD", f"^{upstream}").split()
+        ahead = repo.text("rev-list", "HEAD", f"^{upstream}").split() if repo.resolve("HEAD") else []
         if not ahead:
             _move_checkout(repo, upstream, outcome)
         else:
@@ -163,9 +163,15 @@ def _is_ours(repo: Repo, commit: str, folder: str) -> bool:
 
 
 def _move_checkout(repo: Repo, target: str, outcome: Outcome) -> None:
-    """Move the user's branch to `target`, keeping their uncommitted changes (reset --keep)."""
+    """Move the user's branch to `target`, keeping their uncommitted changes (reset --keep).
+    A clone of a remote that was empty has no commit to keep from: check the branch out instead
+    (which refuses to overwrite files that are in the way)."""
     try:
-        repo.git("reset", "-q", "--keep", target)
+        if repo.resolve("HEAD"):
+            repo.git("reset", "-q", "--keep", target)
+        else:
+            branch = (repo.head().ref or "").removeprefix("refs/heads/")
+            repo.git("checkout", "-q", "--no-track", "-B", branch, target)
     except GitError as exc:
         outcome.notes.append(f"your dotfile checkout was left as it is ({exc}); run `git pull --rebase` there")
 
@@ -191,14 +197,18 @@ def _push(repo: Repo, remote: str, refspec: str, timeout: float, env: dict[str, 
 
 
 def _remove_stale_worktrees(repo: Repo) -> None:
-    """Worktrees of killed runs: remove them, so no rebase is ever left half-done."""
-    root = paths.worktrees_dir()
-    for path in root.glob("*") if root.is_dir() else []:
-        pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid():
-            repo.git("worktree", "remove", "--force", str(path), check=False)
+    """gitend's own worktrees that killed runs left (also those whose folder is gone): remove
+    them, so no rebase is ever left half-done. Never `git worktree prune`: the user's worktree
+    on a disk that is not mounted today would lose its metadata."""
+    root = os.path.realpath(paths.worktrees_dir())
+    listed = [field.removeprefix("worktree ") for field in zsplit(repo.git("worktree", "list", "--porcelain", "-z"))
+              if field.startswith("worktree ")]
+    found = [os.path.join(root, name) for name in os.listdir(root)] if os.path.isdir(root) else []
+    for path in {os.path.realpath(p) for p in listed + found}:
+        pid = os.path.basename(path).rsplit("-", 1)[-1]
+        if os.path.dirname(path) == root and pid.isdigit() and int(pid) != os.getpid():
+            repo.git("worktree", "remove", "--force", path, check=False)
             shutil.rmtree(path, ignore_errors=True)
-    repo.git("worktree", "prune", check=False)
 
 
 def _rebase(repo: Repo, upstream: str, folder: str, outcome: Outcome) -> str:
@@ -232,8 +242,9 @@ def _merge_keeping_both(private: Repo, upstream: str, outcome: Outcome, env: dic
         stages = {line.split()[2] for line in private.text("ls-files", "-u", "--", path).splitlines()}
         if "2" in stages and "3" in stages:
             copy = conflict_copy(path, taken)
-            (private.root / copy).write_bytes(private.git("show", f":2:{path}"))
-            (private.root / path).write_bytes(private.git("show", f":3:{path}"))
+            # Never through a symlink a remote commit put on the way.
+            files.write_atomic(files.inside(private.root, copy, make_parents=True), private.git("show", f":2:{path}"))
+            files.write_atomic(files.inside(private.root, path), private.git("show", f":3:{path}"))
             private.git("add", "--", path, copy)
             outcome.notes.append(f"{path} was changed on two machines: both kept, this machine's as {copy}")
         else:

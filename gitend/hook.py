@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitend import config, lock, log, paths, queue, snapshot
+from gitend import config, lock, log, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 
@@ -119,6 +119,9 @@ def run(stream: BinaryIO) -> Outcome:
                               lambda: enqueue(root, payload, cfg if sound else None, repo, taken.ref),
                               sound and cfg.push.background)
             summary += f"; {len(jobs)} background job(s) queued" if jobs and sound else ""
+        if repo and taken.ref:
+            _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune_if_due(repo),
+                       cfg.push.background)
         log.record("hook", f"{payload.event}/{payload.reason} session {payload.session_id} in {payload.cwd}: "
                            f"{summary}", "\n".join(problems))
         return Outcome(summary, tuple(problems))
@@ -165,6 +168,16 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
     except (GitendError, OSError) as exc:
         problems.append(f"{failure}: {exc}")
         return []
+
+
+def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
+    """The worker applies the retention once a day per repository (stamped now, so the hooks
+    until then queue no other)."""
+    if not retention.due(repo, time.time()):
+        return []
+    job = queue.add("prune", str(repo.main_root), False)
+    paths.pruned_stamp(repo.common_dir).touch()
+    return [job]
 
 
 def enqueue(project_root: Path, payload: Payload, cfg: config.Config | None, repo: Repo | None,

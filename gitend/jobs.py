@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, log, memsync, paths, queue, snapshot
+from gitend import approvals, config, dotfiles, lock, log, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -61,46 +61,59 @@ def _queue_unpushed(cfg: config.Config) -> None:
         queue.add("memory", target, True, reason="push")
 
 
+class PartlyFailed(GitendError):
+    """Some jobs of a group failed (one project's notes), the others were done."""
+
+    def __init__(self, summary: str, errors: dict[str, str]) -> None:
+        super().__init__(summary)
+        self.errors = errors  # job id -> why it failed
+
+
 def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = None) -> list[queue.Job]:
     """Do the due jobs (all not held, with force, except those tried since `tried_since`);
     returns the jobs that are still waiting."""
     cfg = config.load(None)
     queue.expand_waiting(cfg)
     now = time.time()
-    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now))]
+    jobs = []
+    for job in queue.load():
+        if job.kind not in _KINDS:
+            queue.set_aside_job(job, f"a job of unknown kind {job.kind!r}, perhaps left by a newer gitend")
+        elif job.held is None if force else job.due(now):
+            jobs.append(job)
     just_tried = [j for j in jobs if tried_since is not None and j.last_try >= tried_since]
     if just_tried:
         tried = sorted({f"{j.kind} {j.target}: {j.last_error}" for j in just_tried})
         progress(f"not trying again what the background worker just tried: {'; '.join(tried)}")
         jobs = [j for j in jobs if j not in just_tried]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
-    # Deferred snapshots first, so the WIP pushes that follow include them.
-    for job in sorted(jobs, key=lambda j: j.kind != "snapshot"):
+    # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
+    for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
         groups.setdefault((job.kind, job.target), []).append(job)
     left = list(just_tried)
     for (kind, target), group in groups.items():
-        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->"}[kind]
+        what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
+                "prune": "retention of"}[kind]
         progress(f"{what} {target} ...")
         try:
-            summary = _KINDS[kind](target, group, cfg)
+            summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
+        except PartlyFailed as exc:
+            summary, errors, ok = str(exc), exc.errors, False
         except Exception as exc:  # one job's failure, expected or not, never stops another
-            error = str(exc) if isinstance(exc, GitendError) else f"unexpected error: {type(exc).__name__}: {exc}"
+            summary = str(exc) if isinstance(exc, GitendError) else f"unexpected error: {type(exc).__name__}: {exc}"
             if not isinstance(exc, GitendError):
-                log.record(kind, f"{target}: {error}", traceback.format_exc())
-            for job in group:
-                job.failed(error, time.time())
-                queue.save(job)
-            left += group
-            queue.record(kind, target, False, error)
-            progress(f"{what} {target}: failed: {error}")
-            continue
-        held = [j for j in group if j.held]
+                log.record(kind, f"{target}: {summary}", traceback.format_exc())
+            errors, ok = {job.id: summary for job in group}, False
         for job in group:
-            if not job.held:
+            if job.id in errors:
+                job.failed(errors[job.id], time.time())
+                queue.save(job)
+            elif not job.held:
                 queue.remove(job)
-        left += held
-        queue.record(kind, target, not held and not (kind == "memory" and approvals.held_extras()), summary)
-        progress(f"{what} {target}: {summary}")
+        waiting = [j for j in group if j.held or j.id in errors]
+        left += waiting
+        queue.record(kind, target, ok and not waiting and not (kind == "memory" and approvals.held_extras()), summary)
+        progress(f"{what} {target}: {'failed: ' if len(errors) == len(group) else ''}{summary}")
     return left
 
 
@@ -128,23 +141,37 @@ def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
         for job in jobs:
             if "project_root" in job.data:  # not in a job that only pushes (`gitend push`)
                 by_project.setdefault(job.data["project_root"], []).append(job)
-        lines += [_mirror_project(repo, project_jobs, cfg) for project_jobs in by_project.values()]
-        lines += memsync.mirror_extras(repo, folder, cfg)
-        pushing = [j for j in jobs if j.push and not j.held]
+        errors: dict[str, str] = {}
+        extras = ""
+        for project_root, project_jobs in by_project.items():
+            try:
+                lines.append(_mirror_project(repo, project_jobs, cfg))
+            except GitendError as exc:  # one project's notes never stop another's
+                errors.update({job.id: str(exc) for job in project_jobs})
+                lines.append(f"{project_root}: failed ({exc})")
+        try:
+            lines += memsync.mirror_extras(repo, folder, cfg)
+        except GitendError as exc:  # nor do the user-wide extras stop the projects' notes
+            extras = f"memory.extra: failed ({exc})"
+            lines.append(extras)
+        pushing = [j for j in jobs if j.push and not j.held and j.id not in errors]
         if not pushing:
             lines.append("not pushed (session ended with a skip reason; the next session end pushes it)"
-                         if not any(j.held for j in jobs) else "")
-            return "; ".join(line for line in lines if line)
-        try:
-            outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
-                                    lambda revs: approvals.check_outgoing(repo, revs, cfg.review))
-        except (approvals.Held, dotfiles.PushRefused) as exc:
-            _hold(pushing, exc, "push")
-            lines.append(f"push held ({exc})")
+                         if not any(j.held or j.id in errors for j in jobs) else "")
         else:
-            lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
-            lines += outcome.notes
-    return "; ".join(line for line in lines if line)
+            try:
+                outcome = dotfiles.sync(repo, branch, cfg.memory.remote, folder, cfg.push.timeout_s,
+                                        lambda revs: approvals.check_outgoing(repo, revs, cfg.review))
+            except (approvals.Held, dotfiles.PushRefused) as exc:
+                _hold(pushing, exc, "push")
+                lines.append(f"push held ({exc})")
+            else:
+                lines.append(f"pushed to {cfg.memory.remote}" if outcome.pushed else "nothing to push")
+                lines += outcome.notes
+    summary = "; ".join(line for line in lines if line)
+    if errors or extras:
+        raise PartlyFailed(summary, errors)
+    return summary
 
 
 def _hold(jobs: list[queue.Job], reason: Exception, stage: str) -> None:
@@ -178,11 +205,11 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     # A hold the newest snapshots no longer need goes with them (their push supersedes it).
     held = [j for j in queue.load() if j.kind == "wip" and j.target == target and j.held]
-    pushes = wip_pushes(repo, jobs + held, cfg)
-    if not pushes:
+    branches = wip_branches(repo, jobs + held, cfg)
+    if not branches:
         return "no WIP branches to push"
     try:
-        approvals.check_outgoing(repo, [*pushes.values(), "--not", *_remote_has(remote)], cfg.review)
+        pushes = wip_pushes(repo, branches, remote, cfg.review)
     except approvals.Held as exc:
         _hold(jobs, exc, "wip")
         return f"held ({exc})"
@@ -190,29 +217,53 @@ def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
     for job in held:
         queue.remove(job)
+    if any(job.data.get("pruned") for job in jobs):
+        # Their remote-tracking copies' reflogs would keep the dropped snapshots from git gc.
+        tracking = [f"refs/remotes/{remote}/{ref.removeprefix('refs/heads/')}" for ref in pushes]
+        present = [ref for ref in tracking if repo.resolve(ref)]
+        if present:
+            repo.git("reflog", "expire", "--expire=now", *present)
     names = sorted({ref.removeprefix("refs/heads/").rpartition("/")[0] for ref in pushes})
     return f"pushed {len(pushes)} WIP branch(es) to {remote} as {', '.join(names)}/..."
 
 
-def wip_pushes(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> dict[str, str]:
-    """{remote ref: commit} for the WIP branches these jobs push. The local names may follow the
-    repository's `.gitend.yaml`; the remote names come from the user's config only."""
+def wip_branches(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> dict[str, tuple[str, str | None]]:
+    """{remote ref: (local snapshot, the remote's copy as last fetched or pushed)} for the WIP
+    branches these jobs push. The local names may follow the repository's `.gitend.yaml`; the
+    remote names come from the user's config only."""
     try:
         local_prefix = config.load(repo.root).snapshot.branch_prefix
     except GitendError:
         local_prefix = cfg.snapshot.branch_prefix
-    branches = {b for job in jobs for b in job.data.get("branches", [])}
-    branches |= {ref.removeprefix(f"refs/heads/{local_prefix}") for job in jobs for ref in job.data.get("refs", [])
-                 if ref.startswith(f"refs/heads/{local_prefix}")}  # jobs an older gitend queued
+    names = {b for job in jobs for b in job.data.get("branches", [])}
+    names |= {ref.removeprefix(f"refs/heads/{local_prefix}") for job in jobs for ref in job.data.get("refs", [])
+              if ref.startswith(f"refs/heads/{local_prefix}")}  # jobs an older gitend queued
     namespace = snapshot.remote_namespace(repo, config.host(cfg.push))
-    pushes = {}
-    for branch in sorted(branches):
-        local = repo.resolve(snapshot.wip_ref(local_prefix, branch))
+    found = {}
+    for name in sorted(names):
+        local = repo.resolve(snapshot.wip_ref(local_prefix, name))
         if local:
-            ref = snapshot.remote_wip_ref(cfg.snapshot.branch_prefix, namespace, branch)
-            tip = repo.resolve(f"refs/remotes/{cfg.snapshot.push_remote}/{ref.removeprefix('refs/heads/')}")
-            pushes[ref] = snapshot.for_remote(repo, local, tip)
-    return pushes
+            ref = snapshot.remote_wip_ref(cfg.snapshot.branch_prefix, namespace, name)
+            tracking = f"refs/remotes/{cfg.snapshot.push_remote}/{ref.removeprefix('refs/heads/')}"
+            found[ref] = (local, repo.resolve(tracking))
+    return found
+
+
+def wip_pushes(repo: Repo, branches: dict[str, tuple[str, str | None]], remote: str,
+               settings: config.Review) -> dict[str, str]:
+    """{remote ref: commit} to push, through the secret review: each branch as it is, with its
+    whole history; else, when older snapshots never pushed have a finding, only the newest on top
+    of what the remote has (so deleting or ignoring the file is enough); else Held."""
+    whole = {ref: local for ref, (local, _) in branches.items()}
+    try:
+        approvals.check_outgoing(repo, [*whole.values(), "--not", *_remote_has(remote)], settings)
+        return whole
+    except approvals.Held:
+        newest = {ref: snapshot.for_remote(repo, local, tip) for ref, (local, tip) in branches.items()}
+        if newest == whole:
+            raise
+    approvals.check_outgoing(repo, [*newest.values(), "--not", *_remote_has(remote)], settings)
+    return newest
 
 
 def _remote_has(remote: str) -> list[str]:
@@ -220,8 +271,17 @@ def _remote_has(remote: str) -> list[str]:
     return ["--remotes"] if "/" in remote or ":" in remote else [f"--remotes={remote}"]
 
 
+def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """The daily retention of one repository's WIP branches."""
+    if not Path(target).is_dir():
+        return "the repository is gone; nothing to prune"
+    repo = Repo.find(target)
+    results = retention.prune_repository(repo, config.load(repo.root).snapshot, now=time.time())
+    return retention.summary(results)
+
+
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------
@@ -296,11 +356,12 @@ def _wip_item(target: str, jobs: list[queue.Job], cfg: config.Config) -> Item | 
         repo = Repo.find(target)
     except GitendError:
         return None
-    pushes = wip_pushes(repo, jobs, cfg) if remote else {}
-    if not remote or not pushes:
+    branches = wip_branches(repo, jobs, cfg) if remote else {}
+    if not remote or not branches:
         return None
-    item = _commits_item(repo, [[*pushes.values(), "--not", *_remote_has(remote)]],
-                         f"WIP branches of {repo.root} -> {remote}", "wip", cfg, diff=False)
+    newest = [snapshot.for_remote(repo, local, tip) for local, tip in branches.values()]
+    item = _commits_item(repo, [[*newest, "--not", *_remote_has(remote)]], f"WIP branches of {repo.root} -> {remote}",
+                         "wip", cfg, diff=False)
     if item:
         item.jobs = jobs
     return item

@@ -89,6 +89,11 @@ def worktrees_dir() -> Path:
     return state_dir() / "worktrees"
 
 
+def wip_repos_file() -> Path:
+    """The repositories gitend keeps WIP branches in, for `gitend status`."""
+    return state_dir() / "wip-repos.json"
+
+
 def install_record() -> Path:
     """What `gitend install` changed, so that uninstall undoes exactly that."""
     return state_dir() / "install.json"
@@ -105,6 +110,9 @@ def repo_lock(git_dir: Path) -> Path:
 def clone_id(common_dir: Path) -> Path:
     """A short random id of this clone (shared by its worktrees): its WIP branches' name on remotes."""
     return common_dir / "gitend" / "clone-id"
+def pruned_stamp(common_dir: Path) -> Path:
+    """Touched when the repository's WIP branches are pruned: the worker prunes once a day."""
+    return common_dir / "gitend-pruned"
 
 
 def restore_backups(git_dir: Path) -> Path:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gitend import config, files, lock, log, paths
@@ -77,23 +78,27 @@ def load() -> list[Job]:
         if problem is None:
             jobs.append(job)
             continue
-        aside = path.parent / "corrupt" / path.name
-        try:
-            aside.parent.mkdir(exist_ok=True)
-            os.replace(path, aside)
-        except OSError:
-            continue  # set aside by another process meanwhile, or the disk refuses: skip it this time
-        log.record("queue", f"set aside job file {path.name} ({problem}) in {aside.parent}")
+        _set_aside(path, problem)
     return jobs
 
 
-KINDS = ("snapshot", "memory", "wip", "session")
+def set_aside_job(job: Job, why: str) -> None:
+    """Move a job gitend cannot do out of the queue, kept in corrupt/ for a person to look at."""
+    _set_aside(paths.queue_dir() / f"{job.id}.json", why)
+
+
+def _set_aside(path: Path, why: str) -> None:
+    aside = path.parent / "corrupt" / path.name
+    try:
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(path, aside)
+    except OSError:
+        return  # set aside by another process meanwhile, or the disk refuses: skip it this time
+    log.record("queue", f"set aside job file {path.name} ({why}) in {aside.parent}")
 
 
 def _problem(job: Job) -> str | None:
-    """Why a job cannot be done as it is (None: it can): a newer gitend's kind, fields of the wrong type."""
-    if job.kind not in KINDS:
-        return f"a job of unknown kind {job.kind!r}, perhaps left by a newer gitend"
+    """Why a job file cannot be read as a job (None: it can): fields of the wrong type."""
     wrong = [name for name, ok in [
         ("id", isinstance(job.id, str)), ("target", isinstance(job.target, str)), ("push", isinstance(job.push, bool)),
         ("data", isinstance(job.data, dict)), ("created", _is_number(job.created)),

@@ -42,6 +42,9 @@ class Plan:
     predicted_conflicts: list[str] = field(default_factory=list)
     # Edited files git was told not to look at: {path: "assume-unchanged" or "skip-worktree"}.
     hidden: dict[str, str] = field(default_factory=dict)
+    # `restore SNAPSHOT -- PATH...`: only the snapshot's changes under these (repository-relative)
+    # paths, written as the snapshot has them; None: the whole snapshot, merged onto HEAD.
+    scope: list[str] | None = None
 
     @property
     def moved(self) -> bool:
@@ -55,6 +58,11 @@ class Plan:
     def deleted(self) -> set[str]:
         """Paths the snapshot deletes, staged or not."""
         return {path for letter, path in self.staged + self.unstaged if letter == "D"}
+
+    @cached_property
+    def selected(self) -> set[str]:
+        """Every path the snapshot changes (in this plan's scope)."""
+        return {p for _, p in self.staged + self.unstaged} | set(self.untracked)
 
     @cached_property
     def written(self) -> set[str]:
@@ -76,16 +84,26 @@ def _tree_entries(repo: Repo, rev: str) -> dict[str, str]:
     return entries
 
 
-def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
+def _within(path: str, scope: list[str] | None) -> bool:
+    return scope is None or any(not s or path == s or path.startswith(f"{s}/") for s in scope)
+
+
+def make_plan(repo: Repo, snap: snapshot.Snapshot, scope: list[str] | None = None) -> Plan:
+    """What restoring `snap` would do here; with `scope`, only its changes under those paths."""
     head = repo.head()
     head_sha = repo.resolve(head.ref) if head.ref else head.sha
-    untracked = _tree_entries(repo, snap.untracked_commit)
+    untracked = {p: e for p, e in _tree_entries(repo, snap.untracked_commit).items() if _within(p, scope)}
     plan = Plan(
         snap, head_sha,
-        staged=_name_status(repo, snap.base_commit, snap.index_commit),
-        unstaged=_name_status(repo, snap.index_commit, snap.commit.sha),
+        staged=[c for c in _name_status(repo, snap.base_commit, snap.index_commit) if _within(c[1], scope)],
+        unstaged=[c for c in _name_status(repo, snap.index_commit, snap.commit.sha) if _within(c[1], scope)],
         untracked=list(untracked),
+        scope=scope,
     )
+    for named in scope or []:
+        if not any(_within(p, [named]) for p in plan.selected):
+            raise GitendError(f"the snapshot changed nothing at {quote_path(named or '.')}; "
+                              f"`gitend show {snap.commit.sha[:10]}` lists what it changed")
     if head_sha and untracked:
         # `git stash apply` refuses to write an untracked file over a tracked one, and only
         # after it has applied the rest: such files are set aside and written separately.
@@ -100,7 +118,7 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
     plan.local_changes += sorted(p for p in plan.hidden if p in plan.written or p in plan.deleted)
     for change in repo.status():
         submodule_content_only = change.submodule[:2] == "S." and change.xy == ".M"
-        if change.kind == "u" or (change.kind == "1" and not submodule_content_only):
+        if (change.kind == "u" or (change.kind == "1" and not submodule_content_only)) and _within(change.path, scope):
             plan.local_changes.append(change.path)
 
     tracked = set(zsplit(repo.git("ls-files", "-z")))
@@ -128,7 +146,7 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot) -> Plan:
         for path in sorted(in_the_way):
             is_ignored = path in ignored or f"{path}/" in ignored
             (plan.ignored_collisions if is_ignored else plan.collisions).append(path)
-    if plan.moved and plan.head:
+    if plan.moved and plan.head and scope is None:
         plan.predicted_conflicts = _predict_conflicts(repo, plan)
     return plan
 
@@ -195,8 +213,10 @@ def describe(plan: Plan) -> list[str]:
     snap = plan.snap
     lines = [f"snapshot {snap.commit.sha[:10]} ({snap.name}, session {snap.session_id}): {snap.subject}"]
     if plan.moved:
+        how = ("the snapshot's version of these paths is written as it is" if plan.scope is not None
+               else "its changes are merged onto HEAD (three-way)")
         lines.append(f"HEAD has moved since the snapshot (taken on {(snap.base or 'an unborn HEAD')[:10]}, "
-                     f"now {(plan.head or 'unborn')[:10]}): its changes are merged onto HEAD (three-way)")
+                     f"now {(plan.head or 'unborn')[:10]}): {how}")
         if plan.predicted_conflicts:
             lines.append(f"conflicts expected in: {_names(plan.predicted_conflicts)}")
     for title, entries in [("staged", plan.staged), ("unstaged", plan.unstaged)]:
@@ -257,19 +277,26 @@ def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
     way, ignored files where a tracked file comes back, hidden edits), then reset to HEAD.
     Nothing is ever deleted."""
     saved = save_current_state(repo, settings, f"saved by gitend restore before restoring {plan.snap.commit.sha[:10]}")
-    moved = plan.collisions + _unsaved(repo, plan, saved)
+    if plan.scope is None:  # `git reset --hard`, then the apply
+        touched = set(plan.local_changes) | {p for p, flag in plan.hidden.items() if flag == "assume-unchanged"}
+    else:  # the named paths the snapshot changed are written over
+        touched = plan.selected
+    moved = plan.collisions + _unsaved(repo, plan, saved, touched)
     backup = move_aside(repo, moved) if moved else None
     hidden = [p for p in moved if p in plan.hidden]
     if hidden:  # the edit is in the backup now: let git write these files again
         repo.git("update-index", "-z", "--no-assume-unchanged", "--no-skip-worktree", "--stdin", input=zjoin(hidden))
-    repo.git("reset", "-q", "--hard")
+    if plan.scope is None:
+        repo.git("reset", "-q", "--hard")
+    else:  # only these paths' staging goes back to HEAD's; their files are written next
+        repo.git("reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", input=zjoin(sorted(plan.selected)),
+                 env=_LITERAL)
     return Cleared(saved, backup, moved)
 
 
-def _unsaved(repo: Repo, plan: Plan, saved: str | None) -> list[str]:
-    """Files that `git reset --hard` and the apply would overwrite or delete, and that neither
-    the snapshot `saved` nor HEAD holds with that content."""
-    touched = set(plan.local_changes) | {p for p, flag in plan.hidden.items() if flag == "assume-unchanged"}
+def _unsaved(repo: Repo, plan: Plan, saved: str | None, touched: set[str]) -> list[str]:
+    """Of the files at `touched` paths (and in folders there), those that neither the snapshot
+    `saved` nor HEAD holds with that content."""
     in_the_way = tuple(f"{c}/" for c in plan.collisions)  # moved whole
     files = []
     for name in sorted(touched):
@@ -362,6 +389,9 @@ def _write_now_tracked(repo: Repo, plan: Plan) -> None:
 
 def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
     """Write the snapshot; returns (conflicted paths, notes)."""
+    if plan.scope is not None:
+        _write_paths(repo, plan)
+        return [], []
     if plan.head is None:
         _unborn_apply(repo, plan.snap)
         return [], []
@@ -372,6 +402,47 @@ def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
         _write_now_tracked(repo, plan)
         notes.append(_now_tracked_note(plan))
     return conflicted, notes
+
+
+def _write_paths(repo: Repo, plan: Plan) -> None:
+    """The snapshot's version of the paths in scope, exactly: what it staged into the index,
+    its work-tree and untracked files onto the disk (modes and symlinks as they were), and
+    what it deleted removed."""
+    snap = plan.snap
+    staged = _tree_entries(repo, snap.index_commit)
+    on_disk = {**_tree_entries(repo, snap.untracked_commit), **_tree_entries(repo, snap.commit.sha)}
+
+    def index_info(entries: list[tuple[str, str | None]]) -> bytes:
+        records = []
+        for path, entry in entries:
+            mode, _, sha = entry.split() if entry else ("0", "", repo.null_sha)
+            records.append(os.fsencode(f"{mode} {sha}\t{path}") + b"\0")
+        return b"".join(records)
+
+    for path in sorted(p for p in plan.selected if p not in on_disk):
+        _remove(repo, path)
+    written = sorted(p for p in plan.selected if p in on_disk)
+    if written:
+        with repo.temp_index(seed=False) as index:
+            repo.git("update-index", "-z", "--index-info", input=index_info([(p, on_disk[p]) for p in written]),
+                     index=index)
+            repo.git("checkout-index", "-f", "-z", "--stdin", input=zjoin(written), index=index)
+    if plan.staged:
+        repo.git("update-index", "-z", "--index-info", input=index_info([(p, staged.get(p)) for _, p in plan.staged]))
+
+
+def _remove(repo: Repo, path: str) -> None:
+    """Delete a file the snapshot deleted, and the folders it leaves empty."""
+    target = repo.root / path
+    if os.path.lexists(target) and not (target.is_dir() and not target.is_symlink()):
+        target.unlink()
+    for folder in target.parents:
+        if folder == repo.root:
+            break
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _stash_apply(repo: Repo, plan: Plan, sha: str) -> tuple[list[str], list[str]]:

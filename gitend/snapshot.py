@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -520,15 +520,18 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
     raise NotFound(f"no snapshot matches '{spec}' here; `gitend list --all` shows them all")
 
 
+STAGED, UNSTAGED, UNTRACKED = "Staged (index against base):", "Unstaged (work tree against index):", "Untracked:"
+
+
 def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:
     """(title, git's diff --stat) for the staged, unstaged and untracked parts."""
     def stat(old: str, new: str) -> str:
-        return show_bytes(repo.text("diff", "--stat=100", "--no-color", "--no-ext-diff", "--no-renames", old, new))
+        return show_bytes(diff(repo, old, new, "--stat=100", "--no-renames"))
 
     untracked = zsplit(repo.git("ls-tree", "-r", "--name-only", "-z", snap.untracked_commit))
-    parts = [("Staged (index against base):", stat(snap.base_commit, snap.index_commit)),
-             ("Unstaged (work tree against index):", stat(snap.index_commit, snap.commit.sha)),
-             ("Untracked:", "\n".join(f" {quote_path(path)}" for path in untracked))]
+    parts = [(STAGED, stat(snap.base_commit, snap.index_commit)),
+             (UNSTAGED, stat(snap.index_commit, snap.commit.sha)),
+             (UNTRACKED, "\n".join(f" {quote_path(path)}" for path in untracked))]
     return [(title, text) for title, text in parts if text]
 
 
@@ -593,3 +596,33 @@ def for_remote(repo: Repo, snap_sha: str, remote_tip: str | None) -> str:
     args = ["commit-tree", "--no-gpg-sign", snap.tree, *[a for p in parents for a in ("-p", p)]]
     message = repo.git("cat-file", "commit", snap.sha).partition(b"\n\n")[2]  # as it is, byte for byte
     return repo.text(*args, input=message, env=dict(zip(names, who.split("\0"))))
+def patches(repo: Repo, snap: Snapshot, *, color: bool = False) -> list[tuple[str, str]]:
+    """(title, git's patch) for the staged, unstaged and untracked parts (untracked files as new)."""
+    parts = [(STAGED, diff(repo, snap.base_commit, snap.index_commit, color=color)),
+             (UNSTAGED, diff(repo, snap.index_commit, snap.commit.sha, color=color)),
+             (UNTRACKED, diff(repo, repo.empty_tree, snap.untracked_commit, color=color))]
+    return [(title, text) for title, text in parts if text]
+
+
+def diff(repo: Repo, old: str, new: str, *options: str, paths: Sequence[str] = (), color: bool = False) -> str:
+    """`git diff` of two trees (renames found), as text; `paths` relative to the top."""
+    out = repo.git("diff", "-M", "--no-ext-diff", "--color=always" if color else "--no-color", *options,
+                   old, new, "--", *paths)
+    return os.fsdecode(out).rstrip("\n")
+
+
+def whole_tree(repo: Repo, tracked: str, untracked: str) -> str:
+    """One tree of a whole work tree: the tracked files' tree with the untracked ones added."""
+    entries = repo.git("ls-tree", "-r", "-z", untracked)
+    if not entries:
+        return tracked
+    with repo.temp_index(seed=False) as index:
+        repo.git("read-tree", tracked, index=index)
+        repo.git("update-index", "-z", "--index-info", input=entries, index=index)
+        return repo.write_tree(index)
+
+
+def work_tree_now(repo: Repo, settings: config.Snapshot) -> str:
+    """The work tree as a snapshot would save it now, as one tree (nothing is committed)."""
+    cap = capture(repo, settings)
+    return whole_tree(repo, cap.worktree_tree, cap.untracked_tree)

@@ -33,11 +33,11 @@ class SmallDisk:
 
     def fill(self) -> None:
         """Leave no free block (a few bytes may still fit in a partly used page)."""
-        with open(self.path / ".filler", "wb") as out:
+        # Unbuffered: a buffered file would raise ENOSPC again when closed, with what it still holds.
+        with open(self.path / ".filler", "wb", buffering=0) as out:
             try:
                 while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
+                    out.write(b"\0" * 4096)
             except OSError:
                 pass
 

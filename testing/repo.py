@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-TRANSCRIPTS = SHARED / "fixtures" / "transcripts"
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "transcripts"  # README.md there
 
 
 def git(cwd: Path | str, *args: str, input: bytes | None = None, check: bool = True) -> str:

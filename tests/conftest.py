@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ from testing.machine import Machine, bare_remote, project
 
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test sees the real HOME, XDG folders, git config or Claude folder (git-revise's seal)."""
+    """No test sees the real HOME, XDG folders, git config or Claude folder (git-revise's seal),
+    and nothing a test or its subprocesses put in a temporary folder lands in /tmp."""
+    temp = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     for var, sub in [("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state"),

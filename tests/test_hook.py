@@ -73,8 +73,9 @@ def test_stop_event_records_its_name_as_reason(repo: Path) -> None:
     assert "Gitend-Reason: stop" in git(repo, "log", "-1", "--format=%B", "wip/main")
 
 
-@pytest.mark.parametrize("transcript", sorted(p.name for p in TRANSCRIPTS.glob("*.jsonl")))
-def test_every_real_transcript_gives_a_message(repo: Path, transcript: str) -> None:
+@pytest.mark.parametrize("transcript", sorted(path.relative_to(TRANSCRIPTS).as_posix()
+                                               for path in TRANSCRIPTS.rglob("*.jsonl")))
+def test_every_transcript_fixture_gives_a_message(repo: Path, transcript: str) -> None:
     proc = gitend("hook", "--strict", cwd=repo, input=payload(repo, transcript=TRANSCRIPTS / transcript))
     assert proc.returncode == 0, proc.stderr
     subject = git(repo, "log", "-1", "--format=%s", "wip/main").strip()

@@ -80,7 +80,7 @@ def build(root: Path, machine: Machine, pushes: Path) -> list[Path]:
 
 def end_sessions(machine: Machine, plan: list[tuple[str, Path]], spread_s: float) -> list[Ended]:
     """Start every hook within `spread_s` seconds, each timed from its own start to its exit."""
-    transcript = next(iter(sorted(TRANSCRIPTS.glob("*.jsonl"))), None)
+    transcript = TRANSCRIPTS / "v2.1-short.jsonl"
     env = {**os.environ, **machine.env}
     ended: list[Ended] = []
 

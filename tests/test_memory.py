@@ -202,14 +202,19 @@ def test_project_key_urls(url: str, tmp_path: Path) -> None:
     assert memsync.project_key(url, tmp_path) == "github.com/owner/repo"
 
 
+def h(part: str) -> str:
+    """The hash a key segment gets when making it safe changed it (so `b+c` and `b-c` differ)."""
+    return hashlib.sha256(part.encode()).hexdigest()[:12]
+
+
 @pytest.mark.parametrize("url, expected", [
     ("https://gitlab.example.com:8443/Group/Sub/Proj.git", "gitlab.example.com/group/sub/proj"),
     ("file:///srv/git/Proj.git", "local/srv/git/Proj"),
     ("/srv/git/proj.git/", "local/srv/git/proj"),
     ("/home/me/proj/.git", "local/home/me/proj"),
-    ("../up/../x", "local/--/up/--/x"),
-    ("C:\\code\\proj.git", "local/C-/code/proj"),
-    ("git@[::1]:a/b", "--1/a/b"),
+    ("../up/../x", f"local/---{h('..')}/up/---{h('..')}/x"),
+    ("C:\\code\\proj.git", f"local/C--{h('C:')}/code/proj"),
+    ("git@[::1]:a/b", f"--1-{h('::1')}/a/b"),
 ])
 def test_project_key_other_urls(url: str, expected: str, tmp_path: Path) -> None:
     assert memsync.project_key(url, tmp_path) == expected
@@ -223,8 +228,8 @@ def test_project_key_never_leaks_credentials(tmp_path: Path) -> None:
 def test_project_key_without_origin(hermetic: Path, tmp_path: Path) -> None:
     inside = hermetic / "code" / "My Proj"
     inside.mkdir(parents=True)
-    assert memsync.project_key(None, inside) == "home/code/My-Proj"
-    assert memsync.project_key("", inside) == "home/code/My-Proj"
+    assert memsync.project_key(None, inside) == f"home/code/My-Proj-{h('My Proj')}"
+    assert memsync.project_key("", inside) == f"home/code/My-Proj-{h('My Proj')}"
     assert memsync.project_key(None, hermetic) == "home"
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -244,8 +249,13 @@ def test_project_key_hostile_input_is_a_safe_relative_path(url: str, tmp_path: P
 
 
 def test_project_key_unicode_and_spaces(tmp_path: Path) -> None:
-    assert memsync.project_key("https://h/ünï cödé/ré po", tmp_path) == "h/-n--c-d-/r--po"
-    assert memsync.project_key("https://h/../../etc", tmp_path) == "h/--/--/etc"
+    assert memsync.project_key("https://h/ünï cödé/ré po", tmp_path) == f"h/-n--c-d--{h('ünï cödé')}/r--po-{h('ré po')}"
+    assert memsync.project_key("https://h/../../etc", tmp_path) == f"h/---{h('..')}/---{h('..')}/etc"
+
+
+def test_13_3_keys_of_paths_that_differ_only_in_characters_made_safe_differ(tmp_path: Path) -> None:
+    keys = {memsync.project_key(None, tmp_path / name) for name in ("b+c", "b-c", "b c", "b@c", ".b-c", "-b-c")}
+    assert len(keys) == 6
 
 
 # -- list_notes ------------------------------------------------------------------
@@ -294,17 +304,24 @@ class Machine:
         self.local, self.repo, self.key = local, repo, key
         local.mkdir(parents=True, exist_ok=True)
 
+    def manifest(self) -> memsync.Synced:
+        return memsync.load_manifest(self.key, self.local, memsync.list_notes(self.repo),
+                                     memsync.list_notes(self.local))
+
     def sync(self, now: float = T0) -> memsync.MirrorPlan:
         local = memsync.list_notes(self.local)
-        plan = memsync.plan_mirror(local, memsync.list_notes(self.repo), memsync.load_manifest(self.key),
-                                  host="box", now=now)
+        plan = memsync.plan_mirror(local, memsync.list_notes(self.repo), self.manifest().notes, host="box", now=now)
         memsync.apply_mirror(plan, self.local, self.repo)
-        memsync.save_manifest(self.key, local)
+        memsync.save_manifest(self.key, self.local, memsync.Synced(digests(local), {}))
         return plan
 
     def replan(self) -> memsync.MirrorPlan:
         return memsync.plan_mirror(memsync.list_notes(self.local), memsync.list_notes(self.repo),
-                                  memsync.load_manifest(self.key), host="box", now=T0)
+                                   self.manifest().notes, host="box", now=T0)
+
+
+def digests(notes: dict[str, memsync.Note]) -> dict[str, str]:
+    return {rel: note.digest for rel, note in notes.items()}
 
 
 @pytest.fixture
@@ -454,24 +471,54 @@ def test_apply_reports_a_blocked_path_in_one_line(tmp_path: Path) -> None:
 # -- manifest --------------------------------------------------------------------
 
 
-def test_manifest_round_trip_and_corruption() -> None:
-    key, notes = "github.com/o/r", notes_of({"a.md": "a", "b/c.md": "c"})
-    assert memsync.load_manifest(key) == {}
-    memsync.save_manifest(key, notes)
-    assert memsync.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
-    assert memsync.load_manifest("github.com/o/other") == {}
+def test_manifest_round_trip_and_corruption(tmp_path: Path) -> None:
+    key, notes, source = "github.com/o/r", notes_of({"a.md": "a", "b/c.md": "c"}), tmp_path / "memory"
+
+    def load(key: str = key, source: Path = source) -> dict[str, str]:
+        return memsync.load_manifest(key, source, {}, notes).notes
+
+    assert load() == {}
+    memsync.save_manifest(key, source, memsync.Synced(digests(notes), {}))
+    assert load() == digests(notes)
+    assert load("github.com/o/other") == {}
+    assert load(source=tmp_path / "another-clone") == {}  # one record per memory folder
     [path] = (paths.state_dir() / "memory").iterdir()
-    assert path.name == hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"
+    name = f"{key}\n{os.path.realpath(source)}"
+    assert path.name == hashlib.sha256(name.encode()).hexdigest()[:16] + ".json"
     for corrupt in ("{trunc", "[]", '{"notes": [1]}', '{"notes": {"a.md": 3}}', '"x"', ""):
         path.write_text(corrupt)
-        assert memsync.load_manifest(key) == {}
+        assert load() == {}
     path.write_bytes(b"\xff\xfe")
-    assert memsync.load_manifest(key) == {}
-    memsync.save_manifest_digests(key, {"x.md": "d"})
-    assert memsync.load_manifest(key) == {"x.md": "d"}
+    assert load() == {}
+    memsync.save_manifest(key, source, memsync.Synced({"x.md": "d"}, {}))
+    assert memsync.load_manifest(key, source, {}, notes_of({"x.md": "x"})).notes == {"x.md": "d"}
     # What could not be understood is set aside beside it (13.10), never read again as a manifest.
     assert [p.name for p in path.parent.iterdir() if ".unreadable-" not in p.name] == [path.name]
-    assert any(".unreadable-" in p.name for p in path.parent.iterdir())
+
+
+def test_manifest_from_before_clones_had_their_own_keeps_only_what_is_here(tmp_path: Path) -> None:
+    key, source = "github.com/o/r", tmp_path / "memory"
+    legacy = paths.manifest_file(key)
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"notes": {"here.md": "d1", "gone.md": "d2"}, "written": {"here.md": "r"}}))
+    synced = memsync.load_manifest(key, source, {}, notes_of({"here.md": "x"}))
+    assert synced == memsync.Synced({"here.md": "d1"}, {"here.md": "r"})  # never a reason to delete
+
+
+def test_13_5_an_interrupted_run_counts_as_far_as_the_repo_shows(machine: Machine) -> None:
+    m = machine
+    write(m.local / "a.md", "a\n")
+    m.sync()
+    before = m.manifest()
+    write(m.local / "b.md", "b\n")
+    write(m.local / "a.md", "a2\n")
+    intent = memsync.Synced(digests(memsync.list_notes(m.local)), {})
+    memsync.save_manifest(m.key, m.local, before, intent=intent)
+    assert (m.manifest().notes, m.manifest().written) == (before.notes, before.written)  # it copied nothing
+    write(m.repo / "b.md", "b\n")  # it copied b.md, then stopped
+    assert m.manifest().notes == {**before.notes, "b.md": intent.notes["b.md"]}
+    (m.local / "b.md").unlink()  # deleted before the next run: that run's copy goes, not comes back
+    assert m.sync().delete == ("b.md",)
 
 
 def test_corrupt_manifest_deletes_nothing(machine: Machine) -> None:
@@ -490,12 +537,14 @@ def test_redacted_copy_is_ours_and_an_edit_of_its_note_is_a_plain_change(machine
     write(m.local / "other.md", "o\n")
     m.sync()
     write(m.repo / "n.md", "token [REDACTED]\n")  # what the worker writes for a note with a finding
-    memsync.save_manifest(m.key, memsync.list_notes(m.local), {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()})
-    assert memsync.load_written(m.key) == {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()}
+    redacted = {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest()}
+    memsync.save_manifest(m.key, m.local, memsync.Synced(digests(memsync.list_notes(m.local)), redacted))
+    assert m.manifest().written == redacted
 
     def plan() -> memsync.MirrorPlan:
-        return memsync.plan_mirror(memsync.list_notes(m.local), memsync.list_notes(m.repo), memsync.load_manifest(m.key),
-                                  written=memsync.load_written(m.key), host="box", now=T0)
+        synced = m.manifest()
+        return memsync.plan_mirror(memsync.list_notes(m.local), memsync.list_notes(m.repo), synced.notes,
+                                   written=synced.written, host="box", now=T0)
 
     assert plan().empty and not plan().behind  # unchanged on both sides
     write(m.local / "n.md", "token SECRET, edited\n")
@@ -508,12 +557,9 @@ def test_redacted_copy_is_ours_and_an_edit_of_its_note_is_a_plain_change(machine
 
 
 def test_manifest_written_survives_only_where_it_differs() -> None:
-    key, notes = "github.com/o/r", notes_of({"a.md": "a", "b.md": "b"})
-    memsync.save_manifest(key, notes, {"a.md": "redacted", "b.md": notes["b.md"].digest, "gone.md": "x"})
-    assert memsync.load_written(key) == {"a.md": "redacted"}
-    assert memsync.load_manifest(key) == {rel: n.digest for rel, n in notes.items()}
-    memsync.save_manifest(key, notes)
-    assert memsync.load_written(key) == {}
+    notes = digests(notes_of({"a.md": "a", "b.md": "b"}))
+    record = memsync.Synced(notes, {"a.md": "redacted", "b.md": notes["b.md"], "gone.md": "x"}).record()
+    assert record == {"notes": notes, "written": {"a.md": "redacted"}}
 
 
 def test_apply_writes_exactly_the_given_bytes(tmp_path: Path) -> None:
@@ -529,20 +575,27 @@ def test_apply_writes_exactly_the_given_bytes(tmp_path: Path) -> None:
 # -- pull ------------------------------------------------------------------------
 
 
+def pull(repo: Path, local: Path, notes: dict[str, str] | None = None,
+         written: dict[str, str] | None = None) -> memsync.PullResult:
+    return memsync.pull_notes(repo, local, memsync.Synced(notes or {}, written or {}), now=T0)[0]
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_pull_never_replaces_a_note_with_its_redacted_copy(tmp_path: Path) -> None:
     repo, local = tmp_path / "repo", tmp_path / "local"
     write(local / "n.md", "token SECRET\n")
     write(local / "m.md", "token SECRET too\n")
-    os.utime(local / "n.md", (T0, T0))
     write(repo / "n.md", "token [REDACTED]\n")
     write(repo / "m.md", "edited elsewhere, [REDACTED]\n")
-    manifest = {rel: n.digest for rel, n in memsync.list_notes(local).items()}
-    written = {"n.md": hashlib.sha256(b"token [REDACTED]\n").hexdigest(), "m.md": "an older redacted copy"}
-    result = memsync.pull(repo, local, manifest, {"n.md": T0 + 60, "m.md": T0 + 60}, written)
-    assert result.copied == () and result.kept_local == ("m.md",)
-    assert text_files(local) == {"n.md": "token SECRET\n", "m.md": "token SECRET too\n"}
-
-
+    written = {"n.md": sha("token [REDACTED]\n"), "m.md": "an older redacted copy"}
+    result = pull(repo, local, digests(memsync.list_notes(local)), written)
+    copy = "m.conflict-dotfiles-20231114T221320Z.md"
+    assert result == memsync.PullResult((), (), (("m.md", copy),))  # both kept: the repo's lacks the secret
+    assert text_files(local) == {"n.md": "token SECRET\n", "m.md": "token SECRET too\n",
+                                 copy: "edited elsewhere, [REDACTED]\n"}
 
 
 def test_pull_into_missing_folder_skips_conflict_copies(tmp_path: Path) -> None:
@@ -553,26 +606,44 @@ def test_pull_into_missing_folder_skips_conflict_copies(tmp_path: Path) -> None:
     write(repo / "t" / "n.conflict-my.host-20231114T221320Z-2.md", "old\n")
     write(repo / "README.txt", "not a note\n")
     repo_before = files_of(repo)
-    result = memsync.pull(repo, local, {}, {})
+    result = pull(repo, local)
     assert result == memsync.PullResult(("MEMORY.md", "t/n.md"), ())
     assert text_files(local) == {"MEMORY.md": "index\n", "t/n.md": "n\n"}
     assert files_of(repo) == repo_before
-    assert memsync.pull(repo, local, {}, {}) == memsync.PullResult((), ())
+    assert pull(repo, local, {"MEMORY.md": sha("index\n"), "t/n.md": sha("n\n")}) == memsync.PullResult((), ())
 
 
-def test_pull_keeps_newer_local_and_overwrites_stale(tmp_path: Path) -> None:
+def test_pull_decides_by_content_never_by_clocks(tmp_path: Path) -> None:
     repo, local = tmp_path / "repo", tmp_path / "local"
-    for name in ("newer", "stale", "synced", "unknown"):
-        write(repo / f"{name}.md", "repo version\n")
+    for name in ("changed-here", "unchanged-here", "changed-both", "unknown", "deleted-here"):
+        write(repo / f"{name}.md", f"repo {name}\n")
+    for name in ("changed-here", "unchanged-here", "changed-both", "unknown"):
         write(local / f"{name}.md", f"local {name}\n")
-        os.utime(local / f"{name}.md", (T0, T0))
-    manifest = {"synced.md": hashlib.sha256(b"local synced\n").hexdigest(),
-                "newer.md": hashlib.sha256(b"something else").hexdigest()}
-    times = {"newer.md": T0 - 60, "stale.md": T0 + 60, "synced.md": T0 - 60}
-    result = memsync.pull(repo, local, manifest, times)
-    assert result.copied == ("stale.md", "synced.md") and result.kept_local == ("newer.md", "unknown.md")
-    assert text_files(local) == {"newer.md": "local newer\n", "stale.md": "repo version\n",
-                                 "synced.md": "repo version\n", "unknown.md": "local unknown\n"}
+        os.utime(local / f"{name}.md", (0, 0))  # older than any commit: clocks must not matter
+    synced = {"changed-here.md": sha("repo changed-here\n"), "unchanged-here.md": sha("local unchanged-here\n"),
+              "changed-both.md": sha("base\n"), "deleted-here.md": sha("repo deleted-here\n")}
+    result, after = memsync.pull_notes(repo, local, memsync.Synced(synced, {}), now=T0)
+    both = ("changed-both.md", "changed-both.conflict-dotfiles-20231114T221320Z.md")
+    unknown = ("unknown.md", "unknown.conflict-dotfiles-20231114T221320Z.md")
+    assert result == memsync.PullResult(("unchanged-here.md",), ("changed-here.md",), (both, unknown))
+    assert text_files(local) == {
+        "changed-here.md": "local changed-here\n", "unchanged-here.md": "repo unchanged-here\n",
+        "changed-both.md": "local changed-both\n", both[1]: "repo changed-both\n",
+        "unknown.md": "local unknown\n", unknown[1]: "repo unknown\n"}
+    # The repo's versions now count as synced: the next session end writes this machine's over them.
+    assert after.notes["changed-both.md"] == sha("repo changed-both\n")
+    assert after.notes["unchanged-here.md"] == sha("repo unchanged-here\n")
+
+
+def test_pull_brings_this_machines_version_that_lost_a_merge(tmp_path: Path) -> None:
+    repo, local = tmp_path / "repo", tmp_path / "local"
+    write(local / "n.md", "mine\n")
+    write(repo / "n.md", "theirs\n")
+    write(repo / "n.conflict-laptop-20231114T221320Z.md", "mine\n")
+    write(repo / "n.conflict-desk-20231114T221320Z.md", "someone else's\n")
+    result = pull(repo, local, {"n.md": sha("mine\n")})
+    assert result.copied == ("n.conflict-laptop-20231114T221320Z.md", "n.md")
+    assert text_files(local) == {"n.md": "theirs\n", "n.conflict-laptop-20231114T221320Z.md": "mine\n"}
 
 
 def test_pull_never_replaces_a_symlink(tmp_path: Path) -> None:
@@ -581,14 +652,14 @@ def test_pull_never_replaces_a_symlink(tmp_path: Path) -> None:
     target = write(tmp_path / "shared.md", "mine\n")
     local.mkdir()
     (local / "n.md").symlink_to(target)
-    assert memsync.pull(repo, local, {}, {"n.md": T0 * 2}).kept_local == ("n.md",)
+    assert pull(repo, local).kept_local == ("n.md",)
     assert target.read_text() == "mine\n" and (local / "n.md").is_symlink()
 
 
 def test_pull_into_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     write(tmp_path / "repo" / "n.md", "n\n")
     with pytest.raises(GitendError, match="not a folder"):
-        memsync.pull(tmp_path / "repo", write(tmp_path / "local", "x"), {}, {})
+        pull(tmp_path / "repo", write(tmp_path / "local", "x"))
 
 
 # -- the property --------------------------------------------------------------------

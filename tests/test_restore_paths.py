@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.xfail(reason="issue 16: restoring paths is being built", strict=True)
-
 from testing.repo import files_of, git, gitend, hook, init_repo, state, write
 
 

@@ -259,7 +259,7 @@ def test_snapshot_from_a_subdirectory_saves_the_whole_tree(repo: Path) -> None:
 
 def test_message_comes_from_the_transcript(repo: Path) -> None:
     write(repo / "a.txt", "edited\n")
-    hook(repo, transcript=TRANSCRIPTS / "kfischer-b3edadab-branching-main.jsonl", reason="prompt_input_exit")
+    hook(repo, transcript=TRANSCRIPTS / "v2.0-rewind-branches.jsonl", reason="prompt_input_exit")
     text = message(repo, wip(repo))
     subject, _, body = text.partition("\n\n")
     assert subject.startswith("wip: ") and len(subject) <= 72

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import stat
@@ -14,57 +15,64 @@ from hypothesis import strategies as st
 
 from gitend import transcript
 from gitend.transcript import Session
+from testing.repo import TRANSCRIPTS
 
-REAL_TRANSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "transcripts"
-SYNTHETIC_TRANSCRIPTS = Path(__file__).resolve().parent / "data" / "transcripts"
-
-FASTHOOKS_PROMPTS = (
-    "can you run a command ls -la",
-    "ok can you create a hello_world.py file and add a minimal code in it?",
-    "can you read it back with Read tool?",
-    "can you run `cat nonexistent.txt`",
-    "do something requiring multiple tools in one turn,",
+# file under TRANSCRIPTS -> (title, title_source, prompts, problems)
+TASK_PROMPT = ("Read /home/dev/src/recipes/units.py and add a one-line docstring to every function that says which"
+               " units it converts between and gives one example call. Keep the code itself unchanged, and finish"
+               " with a short list of the functions you documented.")
+PLAN_PROMPT = ("Look at weather/cli.py and weather/table.py and draft a plan for a --json flag on the forecast command:"
+               " which functions change and which tests to add.")
+COMPACT_PROMPT = ("Your task is to create a detailed summary of the conversation so far, paying close attention to the"
+                  " user's explicit requests and your previous actions.")
+MANUAL_COMPACT_PROMPTS = (
+    "list the files here with ls -la",
+    "create greet.py that prints a greeting",
+    "read it back with the Read tool",
+    "run `cat missing.txt`",
+    "now use several tools in one turn,",
 )
-BRANCHING_PROMPTS = (
-    "Hello I want to have some test conversation with you create some file for me",
-    "ok edit it and add some content",
-    "Ok now make a task agent that will add some content too so I can test how those agent threads are handled",
-    "Ok make another addition which I will revert later via the checkpoint feature",
-    "Ok I came from the future where you added and i reverted via checkpoint now add another section where"
-    " I will only revert the conversation so you will lose knowledge of it only",
-    "Ok in the future some new content was added look at it",
-    "Hi",
-    "Ok ultrathink and come up with a chain of cause and effect relationships spanning at least 20 steps"
-    " that links today to the second world war",
-    "Ok ultrathink and try again",
+REWIND_PROMPTS = (
+    "Create a file units.py with a function that converts cups to millilitres",
+    "add tablespoons and teaspoons too",
+    "Now use a Task agent to write a docstring for every function, so I can see how agent threads look",
+    "Add grams for flour; I will undo this with a checkpoint afterwards",
+    "I restored the checkpoint, so add ounces instead",
+    "Look at units.py again and tell me what changed since the docstrings",
+    "thanks",
+    "ultrathink: list every unit we could support and how they relate",
+    "ultrathink and keep it to ten units",
 )
-TASK_AGENT_PROMPT = (
-    "Read the file at /Users/user/project/test-file.txt and add a new section at the end with content added"
-    ' by a Task agent. Add something like "--- Added by Task Agent ---" followed by a few lines of content to'
-    " make it clear this was added by a subagent."
-)
-
-# file name -> (title, title_source, prompts, problems)
-EXPECTED_REAL = {
-    "fasthooks-agent-af1ff21-sidechain.jsonl": ("Warmup", "prompt", ("Warmup",), ()),
-    "fasthooks-c45af7b1-manualcompact-main.jsonl": (FASTHOOKS_PROMPTS[0], "prompt", FASTHOOKS_PROMPTS, ()),
-    "kfischer-0d3b22c1-after-clear.jsonl": (None, None, (), ()),
-    "kfischer-0f13eeba-empty.jsonl": (None, None, (), ("empty transcript",)),
-    "kfischer-a751b8dd-summaries-and-snapshots.jsonl": (None, None, (), ()),
-    "kfischer-agent-a434715-task.jsonl": (TASK_AGENT_PROMPT[:199] + "…", "prompt", (TASK_AGENT_PROMPT,), ()),
-    "kfischer-agent-a86dcdc-warmup.jsonl": ("Warmup", "prompt", ("Warmup",), ()),
-    "kfischer-b3edadab-branching-main.jsonl": (
-        "Test file creation and agent thread handling", "summary", BRANCHING_PROMPTS, ()),
-    "kfischer-be89c3cd-summary-only.jsonl": (None, None, (), ()),
-    "spotter-short.jsonl": ("mix phx.server doesnt seem to start", "prompt", ("mix phx.server doesnt seem to start",), ()),
-    "spotter-subagent-parent.jsonl": ("create the beads", "prompt", ("create the beads",), ()),
-    "spotter-tool-heavy.jsonl": (
-        "start phoenix in background",
+NEWER_PROMPTS = ("Add retry logic with exponential backoff to the uploader", "Also cap the delay at 30 seconds",
+                 "now run the tests")
+EXPECTED = {
+    "v2.0-after-clear.jsonl": (None, None, (), ()),
+    "v2.0-agent-a3f9c21-task.jsonl": (TASK_PROMPT[:199] + "…", "prompt", (TASK_PROMPT,), ()),
+    "v2.0-agent-a51d0e4-warmup.jsonl": ("Warmup", "prompt", ("Warmup",), ()),
+    "v2.0-agent-ab40c7e-warmup-reply.jsonl": ("Warmup", "prompt", ("Warmup",), ()),
+    "v2.0-empty.jsonl": (None, None, (), ("empty transcript",)),
+    "v2.0-manual-compact.jsonl": (MANUAL_COMPACT_PROMPTS[0], "prompt", MANUAL_COMPACT_PROMPTS, ()),
+    "v2.0-rewind-branches.jsonl": ("Kitchen unit conversions and agent threads", "summary", REWIND_PROMPTS, ()),
+    "v2.0-summaries-and-snapshots.jsonl": (None, None, (), ()),
+    "v2.0-summary-only.jsonl": (None, None, (), ()),
+    "v2.1-auto-compact.jsonl": (
+        "Import bank statements from CSV", "ai-title",
+        ("import bank statements from CSV into the ledger",
+         "here is a statement that fails, the date column looks like this"),
+        ()),
+    "v2.1-auto-compact/subagents/agent-acompact-3e9f1c.jsonl": (COMPACT_PROMPT, "prompt", (COMPACT_PROMPT,), ()),
+    "v2.1-newer-types.jsonl": ("uploader: retry with backoff", "custom-title", NEWER_PROMPTS, ()),
+    "v2.1-short.jsonl": ("the dev server will not start, port 8000 seems taken", "prompt",
+                         ("the dev server will not start, port 8000 seems taken",), ()),
+    "v2.1-subagent-parent.jsonl": ("go ahead and implement it", "prompt", ("go ahead and implement it",), ()),
+    "v2.1-subagent-parent/subagents/agent-a7e2b90.jsonl": (PLAN_PROMPT, "prompt", (PLAN_PROMPT,), ()),
+    "v2.1-tool-heavy.jsonl": (
+        "run the dev server in the background",
         "prompt",
         (
-            "start phoenix in background",
-            "scrolling back in xterm.js still does not work (maybe because outer web catches it)?"
-            " websearch xterm.js tmux interactions",
+            "run the dev server in the background",
+            "the forecast table still wraps badly on narrow terminals search the web for how other CLIs handle"
+            " column widths",
         ),
         (),
     ),
@@ -131,47 +139,101 @@ def byte_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[ByteCounter]:
     yield counter
 
 
-# --- real transcripts ------------------------------------------------------------------------
+# --- the transcript fixtures (tests/data/transcripts, README.md there) -------------------------
 
-def test_every_real_fixture_has_an_expectation() -> None:
-    assert sorted(path.name for path in REAL_TRANSCRIPTS.glob("*.jsonl")) == sorted(EXPECTED_REAL)
+def fixture_names() -> list[str]:
+    return sorted(path.relative_to(TRANSCRIPTS).as_posix() for path in TRANSCRIPTS.rglob("*.jsonl"))
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_REAL))
-def test_real_transcript(name: str) -> None:
-    title, source, prompts, problems = EXPECTED_REAL[name]
-    session = transcript.read(REAL_TRANSCRIPTS / name)
+def test_every_transcript_fixture_has_an_expectation() -> None:
+    assert fixture_names() == sorted(EXPECTED)
+
+
+def test_transcript_fixtures_are_what_their_generator_writes() -> None:
+    spec = importlib.util.spec_from_file_location("make_transcripts", TRANSCRIPTS / "make_transcripts.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.write_all(check=True) == [], "run tests/data/transcripts/make_transcripts.py"
+
+
+def test_transcript_fixtures_cover_every_structure_claude_code_writes() -> None:
+    """The catalogue of claude-code-facts §2 that the fixtures stand in for (README.md there)."""
+    kinds: set[str] = set()
+    flags: set[str] = set()
+    blocks: set[str] = set()
+    children: dict[object, int] = {}
+    for path in TRANSCRIPTS.rglob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            kind = entry["type"]
+            kinds.add(kind)
+            kinds.add(f"{kind}:{entry.get('subtype') or (entry.get('data') or {}).get('type') or ''}".rstrip(":"))
+            if kind == "attachment":
+                kinds.add(f"attachment:{entry['attachment']['type']}")
+            flags.update(key for key in ("isMeta", "isCompactSummary", "isVisibleInTranscriptOnly", "isSidechain",
+                                         "agentId", "logicalParentUuid", "leafUuid", "toolUseResult",
+                                         "sourceToolAssistantUUID", "slug", "isSnapshotUpdate")
+                         if entry.get(key))
+            content = (entry.get("message") or {}).get("content")
+            if isinstance(content, list):
+                blocks.update(block["type"] + (":error" if block.get("is_error") else "") for block in content)
+            elif isinstance(content, str):
+                blocks.update(marker for marker in ("<command-name>", "<local-command-stdout>",
+                                                    "<local-command-caveat>") if marker in content)
+            if kind == "user" and content and not entry.get("toolUseResult"):
+                children[entry["parentUuid"]] = children.get(entry["parentUuid"], 0) + 1
+            if isinstance(content, list) and any("[Request interrupted by user" in str(b.get("text"))
+                                                 for b in content):
+                blocks.add("interrupt")
+    assert kinds >= {
+        "user", "assistant", "summary", "file-history-snapshot", "queue-operation", "ai-title", "custom-title",
+        "agent-name", "last-prompt", "permission-mode", "mode", "pr-link", "agent-setting", "task-summary",
+        "system:compact_boundary", "system:stop_hook_summary", "system:local_command", "system:turn_duration",
+        "system:api_error", "progress:hook_progress", "progress:agent_progress", "progress:bash_progress",
+        "attachment:hook_success", "attachment:hook_system_message", "attachment:hook_additional_context",
+        "attachment:queued_command",
+    }
+    assert flags >= {"isMeta", "isCompactSummary", "isVisibleInTranscriptOnly", "isSidechain", "agentId",
+                     "logicalParentUuid", "leafUuid", "toolUseResult", "sourceToolAssistantUUID", "slug",
+                     "isSnapshotUpdate"}
+    assert blocks >= {"text", "thinking", "tool_use", "tool_result", "tool_result:error", "image", "interrupt",
+                      "<command-name>", "<local-command-stdout>", "<local-command-caveat>"}
+    assert max(count for parent, count in children.items() if parent) >= 3, "rewind: one parent, several prompts"
+    assert (TRANSCRIPTS / "v2.0-empty.jsonl").stat().st_size == 0
+    assert sorted(path.name for path in TRANSCRIPTS.rglob("*.meta.json")) == ["agent-a7e2b90.meta.json"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_transcript_fixture(name: str) -> None:
+    title, source, prompts, problems = EXPECTED[name]
+    session = transcript.read(TRANSCRIPTS / name)
     assert (session.title, session.title_source, session.prompts, session.problems) == (
         title, source, prompts, problems)
     assert session.about == title
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_REAL))
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 @pytest.mark.parametrize("window_kb", [0, 1, 2, 7])
-def test_real_transcript_through_small_windows_keeps_order_and_never_invents(name: str, window_kb: int) -> None:
-    full = transcript.read(REAL_TRANSCRIPTS / name).prompts
-    windowed = transcript.read(REAL_TRANSCRIPTS / name, head_kb=window_kb, tail_kb=window_kb).prompts
+def test_transcript_fixture_through_small_windows_keeps_order_and_never_invents(name: str, window_kb: int) -> None:
+    full = transcript.read(TRANSCRIPTS / name).prompts
+    windowed = transcript.read(TRANSCRIPTS / name, head_kb=window_kb, tail_kb=window_kb).prompts
     remaining = iter(full)
     assert all(prompt in remaining for prompt in windowed), "windowed prompts must be a subsequence"
 
 
-def test_real_compact_transcript_skips_summary_caveat_and_command_output() -> None:
-    prompts = transcript.read(REAL_TRANSCRIPTS / "fasthooks-c45af7b1-manualcompact-main.jsonl").prompts
+@pytest.mark.parametrize("name", ["v2.0-manual-compact.jsonl", "v2.1-auto-compact.jsonl"])
+def test_compact_fixture_skips_summary_caveat_and_command_output(name: str) -> None:
+    prompts = transcript.read(TRANSCRIPTS / name).prompts
     joined = " ".join(prompts)
     for leaked in ("This session is being continued", "Caveat:", "<command-name>", "Compacted"):
         assert leaked not in joined
 
 
-def test_synthetic_newer_line_types() -> None:
-    session = transcript.read(SYNTHETIC_TRANSCRIPTS / "synthetic-v2.1-newer-types.jsonl")
-    assert session == Session(
-        title="uploader: retry with backoff",
-        title_source="custom-title",
-        prompts=("Add retry logic with exponential backoff to the uploader",
-                 "Also cap the delay at 30 seconds",
-                 "now run the tests"),
-        problems=(),
-    )
+def test_newer_line_types() -> None:
+    session = transcript.read(TRANSCRIPTS / "v2.1-newer-types.jsonl")
+    assert session == Session(title="uploader: retry with backoff", title_source="custom-title",
+                              prompts=NEWER_PROMPTS, problems=())
 
 
 # --- titles ----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`gitend demo`: the whole flow end to end in a throw-away sandbox, narrated.
 
 The sandbox has its own HOME, Claude folder, config and state, so nothing of the user's is
-read or touched: a project with uncommitted work, a real Claude Code transcript, an
-auto-memory folder, and a dotfile repo with a local bare remote.
+read or touched: a project with uncommitted work, the transcript of the Claude Code session
+that made it (gitend/data/demo-transcript.jsonl), an auto-memory folder, and a dotfile repo
+with a local bare remote.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from gitend.errors import GitendError
 from gitend.output import paint
 
 ORIGIN = "git@github.com:demo/shop.git"  # never contacted: it only names the project
+SESSION = "3f1c9a52-7e04-4d1b-9c36-2a8f5e1d7b40"  # the bundled transcript's session
+TRANSCRIPT_HOME = "/home/demo"  # the bundled transcript's HOME, replaced by the sandbox's
 NOTE = ("---\nname: testing\ndescription: how this project runs its tests\ntype: project\n---\n"
         "Run the tests with `mix test`; the database must be up first (`docker compose up db`).\n")
 
@@ -53,7 +56,7 @@ class Sandbox:
 
     def end_session(self, reason: str) -> tuple[float, str]:
         transcript = self.home / ".claude" / "projects" / memsync.encode_project_dir(str(self.project))
-        payload = {"session_id": "3f1c9a52-demo", "transcript_path": str(transcript / "3f1c9a52-demo.jsonl"),
+        payload = {"session_id": SESSION, "transcript_path": str(transcript / f"{SESSION}.jsonl"),
                    "cwd": str(self.project), "hook_event_name": "SessionEnd", "reason": reason}
         return self.gitend("hook", "--strict", cwd=self.project, payload=payload)
 
@@ -108,8 +111,11 @@ def _build(box: Sandbox) -> None:
     # Claude Code's side: the transcript and the auto-memory folder.
     claude = box.home / ".claude" / "projects" / memsync.encode_project_dir(str(box.project))
     (claude / "memory").mkdir(parents=True)
-    transcript = resources.files("gitend") / "data" / "demo-transcript.jsonl"
-    (claude / "3f1c9a52-demo.jsonl").write_bytes(transcript.read_bytes())
+    transcript = (resources.files("gitend") / "data" / "demo-transcript.jsonl").read_text(encoding="utf-8")
+    for theirs, ours in ((memsync.encode_project_dir(f"{TRANSCRIPT_HOME}/code/shop"), claude.name),
+                         (TRANSCRIPT_HOME, str(box.home))):
+        transcript = transcript.replace(theirs, json.dumps(ours)[1:-1])
+    (claude / f"{SESSION}.jsonl").write_text(transcript, encoding="utf-8")
     (claude / "memory" / "MEMORY.md").write_text("- [Testing](testing.md) - how this project runs its tests\n")
     (claude / "memory" / "testing.md").write_text(NOTE)
     # The dotfile repo and its remote.
@@ -142,7 +148,7 @@ def _story(box: Sandbox) -> None:
     _step(1, f"A sandbox in {box.root}: its own HOME, Claude folder and dotfile repo; nothing of yours is used.")
     _build(box)
     _show(f"project {box.project}, with uncommitted work:\n" + box.git(box.project, "status", "--short"))
-    _show("auto-memory notes: MEMORY.md, testing.md; a real Claude Code transcript of the session")
+    _show("auto-memory notes: MEMORY.md, testing.md; the Claude Code transcript of the session that did the work")
 
     _step(2, "The session ends. Claude Code runs `gitend hook` with the SessionEnd JSON on stdin.")
     elapsed, output = box.end_session("prompt_input_exit")

@@ -37,6 +37,15 @@ def _python() -> Iterator[str | Problem]:
     yield f"python {sys.version.split()[0]} ({sys.executable})"
 
 
+def _scanner() -> Iterator[str | Problem]:
+    from gitend import secrets
+
+    engines = secrets.engines()
+    extra = f" + {engines[1]} (the gitend[betterleaks] extra)" if len(engines) > 1 else (
+        "; optional second engine: pip install 'gitend[betterleaks]'")
+    yield f"secret scanner: gitend's rules{extra}"
+
+
 def _config() -> Iterator[str | Problem]:
     try:
         cfg = config.load(None)
@@ -148,7 +157,7 @@ def _queue() -> Iterator[str | Problem]:
         yield f"queue: {len(jobs)} job(s) waiting, none failed or held; log: {paths.log_file()}"
 
 
-CHECKS: list[Callable[[], Iterator[str | Problem]]] = [_git, _python, _config, _hook, _dotfiles, _queue]
+CHECKS: list[Callable[[], Iterator[str | Problem]]] = [_git, _python, _scanner, _config, _hook, _dotfiles, _queue]
 
 
 def _program(hook: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """`gitend restore`: bring a snapshot back, or refuse and say why; --fetch looks on the remote."""
 from __future__ import annotations
 
+import os
 import sys
 
 from gitend import config, restore, snapshot
@@ -9,8 +10,9 @@ from gitend.git import Repo, quote_path
 from gitend.output import ask
 
 
-def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -> int:
+def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, paths: list[str] | None = None) -> int:
     repo = Repo.find(directory)
+    scope = [_in_repo(repo, directory, path) for path in paths] if paths else None
     cfg = config.load_or_defaults(repo.root)
     prefix = cfg.snapshot.branch_prefix
     if fetch:
@@ -27,7 +29,7 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         _fetch(repo, cfg)
         snap = snapshot.find(repo, spec, prefix)
 
-    plan = restore.make_plan(repo, snap)
+    plan = restore.make_plan(repo, snap, scope)
     if plan.in_progress:
         raise GitendError(f"{plan.in_progress} is in progress; finish or abort it before restoring")
     if plan.head is None and plan.snap.base is not None:
@@ -72,7 +74,9 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
 
     conflicted, notes = restore.apply(repo, plan)
     counts = f"{len(plan.staged)} staged, {len(plan.unstaged)} unstaged, {len(plan.untracked)} untracked"
-    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head else ""
+    where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head and scope is None else ""
+    if scope is not None:
+        where += f" (only {', '.join(quote_path(p or '.') for p in scope)})"
     print(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}")
     for note in notes:
         print(f"note: {note}")
@@ -80,6 +84,20 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool) -
         raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
                           f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
+
+
+def _in_repo(repo: Repo, directory: str, path: str) -> str:
+    """A path given on the command line (relative to `directory`), relative to the work tree's
+    root. Symlinks in the folders above it are resolved, never the path itself (it may be a
+    symlink the snapshot holds)."""
+    absolute = os.path.normpath(os.path.join(os.path.abspath(directory), path))
+    real = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    relative = os.path.relpath(real, repo.root)
+    if relative == os.curdir:
+        return ""
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        raise GitendError(f"{path} is outside the repository {repo.root}")
+    return relative
 
 
 _UNBORN_FORCE = "this branch has no commits yet: commit or move the local files, then restore"

@@ -23,6 +23,8 @@ def run(targets: list[str], *, as_json: bool) -> int:
     else:
         for f in findings:
             print(f"{safe(f.path)}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {safe(f.excerpt.strip())}")
-        print(f"{len(findings)} possible secret(s) found" if findings else "no secrets found",
+        engines = secrets.engines()  # named when betterleaks adds its findings to gitend's
+        using = f" (engines: {', '.join(engines)})" if len(engines) > 1 else ""
+        print(f"{len(findings)} possible secret(s) found{using}" if findings else f"no secrets found{using}",
               file=sys.stderr if findings else sys.stdout)
     return 1 if findings else 0

@@ -6,8 +6,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import approvals, config, dotfiles, log, paths, queue
+from gitend import approvals, config, dotfiles, log, memsync, paths, queue, retention
 from gitend.errors import GitendError
+from gitend.git import Repo
 from gitend.output import paint, safe
 
 
@@ -19,6 +20,14 @@ def _unpushed() -> dict[str, Any] | None:
     except (GitendError, OSError):
         return None
     return {"repo": cfg.memory.repo, "remote": cfg.memory.remote, "commits": count} if count else None
+
+
+def _conflicts() -> list[str]:
+    """Conflict copies in the dotfile repo: shown until they are resolved, whatever ran since."""
+    try:
+        return memsync.conflicts(config.load(None).memory)
+    except (GitendError, OSError):
+        return []
 
 
 def _iso(stamp: float) -> str:
@@ -43,11 +52,34 @@ def collect() -> dict[str, Any]:
         "held": [_job(j) for j in jobs if j.held],
         "held_extras": [{"source": source, "held": why} for source, why in sorted(approvals.held_extras().items())],
         "unpushed": _unpushed(),
+        "conflicts": _conflicts(),
         "last": [{**r, "time": _iso(r["time"]), "last_ok": _iso(r["last_ok"]) if r.get("last_ok") else None}
                  for r in queue.results()],
         "set_aside": queue.set_aside(),
+        "wip_history": _wip_history(),
         "log": str(paths.log_file()),
     }
+
+
+def _wip_history() -> list[dict[str, Any]]:
+    """Per repository with WIP branches: its snapshots and the disk space only they hold."""
+    found = []
+    for root in retention.wip_repositories():
+        try:
+            repo = Repo.find(root)
+            count, size = retention.usage(repo, config.load(repo.root).snapshot.branch_prefix)
+        except GitendError:
+            continue  # moved or deleted since
+        found.append({"repo": root, "snapshots": count, "bytes": size})
+    return found
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError
 
 
 def _what(job: dict[str, Any]) -> str:
@@ -57,6 +89,8 @@ def _what(job: dict[str, Any]) -> str:
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
     if job["kind"] == "snapshot":
         return f"snapshot of {job['target']} (too much to hash at session end)"
+    if job["kind"] == "prune":
+        return f"daily retention of the WIP branches of {job['target']}"
     return f"WIP branches of {job['target']}"
 
 
@@ -93,11 +127,20 @@ def render(report: dict[str, Any]) -> list[str]:
     if unpushed:
         lines.append(f"{paint('unpushed', 'cyan')} {unpushed['commits']} memory commit(s) in {safe(unpushed['repo'])} "
                      f"not yet on {safe(unpushed['remote'])}; the next session end or `gitend push` pushes them")
+    conflicts = report.get("conflicts", [])
+    for path in conflicts[:5]:
+        lines.append(f"{paint('conflict', 'yellow')} {safe(path)}: a note two machines changed, both versions kept; "
+                     "merge them into the note and delete this copy")
+    if len(conflicts) > 5:
+        lines.append(f"{paint('conflict', 'yellow')} ... and {len(conflicts) - 5} more conflict copies")
     if not lines:
         lines.append(f"{paint('ok', 'green')}       nothing queued, failed or held")
     for name in report["set_aside"]:
         lines.append(f"{paint('corrupt', 'red')}  job file {safe(name)} could not be understood and was set aside "
                      f"in {paths.queue_dir() / 'corrupt'}")
+    for history in report.get("wip_history", []):
+        lines.append(f"wip      {history['repo']}: {history['snapshots']} snapshot(s), {_size(history['bytes'])} "
+                     "held only by them (`gitend prune` applies the retention)")
     for result in report["last"][:5]:
         mark = paint("ok", "green") if result["ok"] else paint("error", "red")
         since = "" if result["ok"] else (f" (last successful sync {result['last_ok'][:16].replace('T', ' ')})"
