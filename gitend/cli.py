@@ -6,7 +6,6 @@ exits 0 whatever happens, unless --strict.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -226,19 +225,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise NotImplementedError(args.command)
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    # Turn Claude Code's cancellation into an exception, so temporary files are removed,
-    # locks released and git children stopped with SIGTERM (git then drops its own locks).
-    raise SystemExit(128 + signum)
-
-
 def _hook(*, strict: bool) -> int:
     from gitend import hook
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
     try:
-        outcome = hook.run(sys.stdin.buffer)
+        outcome = hook.run(sys.stdin.buffer)  # Claude Code's SIGTERM/SIGHUP are handled in there
     except GitendError as exc:
         log.record("hook", str(exc))
         print(safe(f"gitend: {exc} (log: {paths.log_file()})"), file=sys.stderr)
@@ -248,7 +239,10 @@ def _hook(*, strict: bool) -> int:
         print(f"gitend: unexpected error {type(exc).__name__}; nothing lost, details in {paths.log_file()}",
               file=sys.stderr)
         return 1 if strict else 0
-    print(safe(f"gitend: {outcome.summary}"))
+    if outcome.stdout is None:
+        print(safe(f"gitend: {outcome.summary}"))  # for Claude Code's debug log
+    elif outcome.stdout:
+        print(outcome.stdout)  # JSON that Claude Code reads: nothing else may be on stdout
     if outcome.problems:
         # One line on stderr (Claude Code shows only the first); the rest is in the log.
         print(safe(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})"), file=sys.stderr)

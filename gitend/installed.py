@@ -21,6 +21,16 @@ CATCH_ALL = (None, "", "*")  # matchers that match every reason
 # The SessionEnd reasons Claude Code sends (research/claude-code-facts.md §1.3); `other` stands
 # for every reason without a name of its own.
 REASONS = ("clear", "resume", "logout", "prompt_input_exit", "other")
+# Claude Code's `if` filters for the PreToolUse tripwire: a Bash command that matches none of
+# them starts no process at all. Broad on purpose (`Bash(git reset *)` misses `git -C DIR
+# reset`, `env git`, `bash -c '...'` and `/usr/bin/git`; research: claude-code-facts.md §5.3):
+# gitend's own check (gitend/tripwire.py) lets the harmless ones pass.
+TRIPWIRE_FILTERS = ("Bash(*--hard*)", "Bash(*--merge*)", "Bash(*--keep*)", "Bash(*checkout*)", "Bash(*restore*)",
+                    "Bash(*clean -*)", "Bash(*stash drop*)", "Bash(*stash clear*)", "Bash(*stash pop*)",
+                    "Bash(*switch*)", "Bash(*--abort*)")
+SESSION_END_TIMEOUT_S = 10  # a per-hook timeout raises Claude Code's shared 1.5 s SessionEnd budget
+SESSION_START_TIMEOUT_S = 30  # the first model request waits; a bigger catch-up goes to the worker
+TRIPWIRE_TIMEOUT_S = 60  # the command waits for its snapshot, which is never handed over
 MARKER = "# gitend pre-push hook"
 CHAINED = "pre-push.gitend-chained"
 PRE_PUSH = f"""#!/bin/sh
@@ -78,6 +88,22 @@ def read_settings(path: Path) -> tuple[Json, bytes | None]:
     if not isinstance(data, dict):
         raise GitendError(f"{path} does not hold a JSON object at the top level; fix it, then run this again")
     return data, raw
+
+
+def entries(command: str) -> dict[str, list[Json]]:
+    """gitend's handlers per event, in exec form, as `gitend install` writes them."""
+    def handler(timeout: int, **more: str) -> Json:
+        return {"type": "command", "command": command, "args": ["hook"], "timeout": timeout, **more}
+
+    return {"SessionEnd": [handler(SESSION_END_TIMEOUT_S)],
+            "SessionStart": [handler(SESSION_START_TIMEOUT_S)],
+            "PreToolUse": [handler(TRIPWIRE_TIMEOUT_S, **{"if": rule}) for rule in TRIPWIRE_FILTERS]}
+
+
+def ours_in(groups: list[Any], event: str) -> list[Json]:
+    """gitend's own handlers under one event: in catch-all groups (SessionEnd, SessionStart), or
+    anywhere under PreToolUse."""
+    return [hook for group, hook in _gitend_groups(groups) if event == "PreToolUse" or _catch_all(group)]
 
 
 def _is_ours(hook: Any) -> bool:

@@ -69,9 +69,10 @@ class PartlyFailed(GitendError):
         self.errors = errors  # job id -> why it failed
 
 
-def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = None) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force, except those tried since `tried_since`);
-    returns the jobs that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None,
+             tried_since: float | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force, except those tried since `tried_since`; only of
+    `kinds`, when given); returns the jobs that are still waiting."""
     cfg = config.load(None)
     queue.expand_waiting(cfg)
     now = time.time()
@@ -79,7 +80,7 @@ def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = Non
     for job in queue.load():
         if job.kind not in _KINDS:
             queue.set_aside_job(job, f"a job of unknown kind {job.kind!r}, perhaps left by a newer gitend")
-        elif job.held is None if force else job.due(now):
+        elif (job.held is None if force else job.due(now)) and (kinds is None or job.kind in kinds):
             jobs.append(job)
     just_tried = [j for j in jobs if tried_since is not None and j.last_try >= tried_since]
     if just_tried:
@@ -93,7 +94,7 @@ def run_jobs(*, force: bool, progress: Progress, tried_since: float | None = Non
     left = list(just_tried)
     for (kind, target), group in groups.items():
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
-                "prune": "retention of"}[kind]
+                "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
         progress(f"{what} {target} ...")
         try:
             summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
@@ -127,7 +128,15 @@ def _snapshot(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
     repo = Repo.find(target)
     payload = jobs[-1].data["payload"]
     return snapshot.take(repo, config.load(repo.root), payload["session_id"], payload.get("transcript_path"),
-                         payload["reason"], may_defer=False, lock_wait_s=30).summary
+                         payload["reason"], lock_wait_s=30).summary
+
+
+def _fetch(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
+    """Bring the dotfile repo up to date, so the next session start copies fresh notes."""
+    repo, branch = dotfiles.open_repo(target)
+    with lock.held(paths.repo_lock(repo.git_dir), timeout=30, what=f"the dotfile repo {repo.root}"):
+        notes = dotfiles.update(repo, branch, cfg.memory.remote, cfg.push.timeout_s).notes
+    return "; ".join(["fetched", *notes])
 
 
 def _memory(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
@@ -281,7 +290,7 @@ def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
 
 
 _KINDS: dict[str, Callable[[str, list[queue.Job], config.Config], str]] = {
-    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune}
+    "snapshot": _snapshot, "memory": _memory, "wip": _wip, "prune": _prune, "fetch": _fetch}
 
 
 # -- what is held, for `gitend review` -----------------------------------------------

@@ -45,7 +45,8 @@ def human_size(size: float) -> str:
 
 
 def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> str:
-    about = session.about
+    # A per-turn snapshot is about that turn, not about the session as a whole.
+    about = session.prompts[-1] if reason == "stop" and session.prompts else session.about
     if about:
         subject = "wip: " + one_line(redact(about), SUBJECT_WIDTH - 5)
     else:
@@ -62,7 +63,7 @@ def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> 
                                                       for path, size, reason in cap.left_out if reason == why))
     if cap.notes:
         body.append("Notes:\n" + "\n".join(f"- {note}" for note in cap.notes))
-    body.append(f"Session ended: {one_line(reason, 60)}")
+    body.append(_occasion(reason, session))
 
     trailer_values = {
         "Gitend-Session": one_line(session_id, 200) or "unknown",
@@ -72,6 +73,18 @@ def compose(session: Session, cap: Capture, *, session_id: str, reason: str) -> 
     }
     trailers = "\n".join(f"{key}: {value}" for key, value in trailer_values.items())
     return "\n\n".join([subject, *body, trailers]) + "\n"
+
+
+def _occasion(reason: str, session: Session) -> str:
+    """When and why the snapshot was taken."""
+    if reason == "stop":
+        return "Turn ended: a snapshot after one of Claude's turns (Stop hook), not the end of the session"
+    if reason == "catch-up":
+        lost = "" if session.title or session.prompts else "; its transcript could not be found"
+        return f"The session did not end cleanly (no SessionEnd ran): saved at the next session's start{lost}"
+    if reason.startswith("before: "):
+        return f"Saved before a command that discards uncommitted work: {one_line(reason[8:], PROMPT_WIDTH)}"
+    return f"Session ended: {one_line(reason, 60)}"
 
 
 def _files(cap: Capture) -> str:

@@ -89,6 +89,16 @@ def worktrees_dir() -> Path:
     return state_dir() / "worktrees"
 
 
+def sessions_dir() -> Path:
+    """One record per open Claude Code session: one left behind is a session that never ended."""
+    return state_dir() / "sessions"
+
+
+def notices_file() -> Path:
+    """When SessionStart last showed the user each problem (at most once a day)."""
+    return state_dir() / "notices.json"
+
+
 def wip_repos_file() -> Path:
     """The repositories gitend keeps WIP branches in, for `gitend status`."""
     return state_dir() / "wip-repos.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -165,17 +165,42 @@ def set_aside() -> list[str]:
 
 
 def spawn_worker() -> None:
-    """Start a worker that outlives Claude Code (new session, no inherited terminal), unless one
-    is at work: it looks at the queue again before it exits, so it takes the new job too, and
-    fifty sessions ending together start one worker, not fifty (each costs ~0.1 s of CPU)."""
+    """Start a worker that outlives Claude Code, unless one is at work: it looks at the queue
+    again before it exits, so it takes the new job too, and fifty sessions ending together start
+    one worker, not fifty (each costs ~0.1 s of CPU)."""
     if lock.held_elsewhere(paths.worker_lock()):
         return
     paths.state_dir().mkdir(parents=True, exist_ok=True)
-    with open(paths.log_file(), "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "gitend", "_worker"], cwd=paths.state_dir(),
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
-        )
+    _detached([sys.executable, "-m", "gitend", "_worker"], paths.state_dir())
+
+
+def _detached(argv: list[str], cwd: Path) -> None:
+    """Run argv double-forked: re-parented to init at once, in its own session, stdin from
+    /dev/null, output to the log. Claude Code kills a cancelled hook's descendants, its own
+    session's children included, and 2.1.197 waits for any child that holds the hook's stdout
+    (research: claude-code-facts.md §5.2, §5.6); a grandchild that let go of both survives."""
+    out = os.open(paths.log_file(), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the forked child, which never returns
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    os.chdir(cwd)
+                    for fd, target in ((null, 0), (out, 1), (out, 2)):
+                        os.dup2(fd, target)
+                    os.closerange(3, 1 << 16)
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a cancelled hook ignores it from then on
+                    os.execv(argv[0], argv)
+            except BaseException as exc:
+                os.write(2, f"gitend: could not start the worker: {exc}\n".encode())
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+    finally:
+        os.close(out)
+        os.close(null)
 
 
 def spawn_worker_if_due(background: bool) -> None:

@@ -169,8 +169,8 @@ _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "cha
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
                       "sandbox", "todo", "qwerty", "asdfgh")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
-_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|flwseck_test-|pdl_sdbx_|"
-                               r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-")
+_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|"
+                               r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-|flwseck_test")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
@@ -212,6 +212,9 @@ _LITERAL_WORDS = frozenset("none null nil true false undefined required optional
 def _is_reference(value: str) -> bool:
     """$VAR, !vault, paths, URLs, env lookups, calls, or a dotted name like settings.SECRET_KEY."""
     parts = value.split(".")
+    if value.startswith("/") and len(value) >= 20 and _char_classes(value) >= 3 and re.fullmatch(
+            r"[A-Za-z0-9+/]+={0,2}", value) and not re.search(r"/[a-z]{3,}/", value):
+        return False  # base64 that starts with a slash (a WireGuard key), not a path like /etc/ssl/…
     return bool(_REFERENCE.match(value)) or value.lower() in _LITERAL_WORDS or (
         len(parts) > 1 and all(re.fullmatch(r"[A-Za-z_]\w*", p) for p in parts) and _digits(value) <= 3)
 
@@ -700,6 +703,17 @@ _PREFIXED_TOKENS = (
     ("gocardless-token", "GoCardless access token", r"live_[\w-]{40}"),
     ("square-token", "Square access token", r"EAAA[\w-]{60,80}"),
     ("facebook-access-token", "Facebook / Meta access token", r"EAA[A-Za-z0-9]{90,400}"),
+    ("adafruit-io-key", "Adafruit IO key", r"aio_[A-Za-z0-9]{28}"),
+    ("authress-key", "Authress service client access key",
+     r"(?:sc|ext|scauth|authress)_[a-z0-9]{5,30}\.[a-z0-9]{4,6}\.acc[_-][a-z0-9-]{10,32}\.[\w+/=-]{30,120}"),
+    ("intra42-client-secret", "42 intra client secret", r"s-s4t2(?:ud|af)-[a-f0-9]{64}"),
+    ("new-relic-key", "New Relic browser or insert key", r"NRJS-[a-f0-9]{19}"),
+    ("new-relic-key", "New Relic insert key", r"NRII-[\w-]{32}"),
+    ("plaid-access-token", "Plaid access token", r"access-(?:sandbox|development|production)-[0-9a-f]{8}-"
+     r"[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("settlemint-token", "SettleMint access token", r"sm_(?:pat|aat|sat)_[A-Za-z0-9]{16}"),
+    ("sourcegraph-token", "Sourcegraph access token", r"sgp_[a-f0-9]{40}"),
+    ("flutterwave-secret-key", "Flutterwave encryption key", r"FLWSECK_TEST[a-h0-9]{12}"),
     ("google-chat-webhook", "Google Chat webhook URL",
      r"chat\.googleapis\.com/v1/spaces/[\w-]{6,20}/messages\?key=[\w-]{39}&token=[\w%-]{40,60}"),
     ("gcp-api-key", "Google API key", r"AIza[\w-]{35}"),
@@ -797,6 +811,10 @@ _RULES: tuple[_Rule, ...] = (
           r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130),
     _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
           r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"\|", reach=40),
+    _rule("maxmind-license-key", "MaxMind license key", r"(?<![\w-])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk(?![\w-])",
+          _entropy_over(3.5), anchor=r"_mmk", reach=40),
+    _rule("dropbox-token", "Dropbox long-lived access token", r"(?<![\w-])[a-z0-9]{11}AAAAAAAAAA[\w-]{43}(?![\w-])",
+          _entropy_over(3.5), anchor="A" * 10, reach=60),
     _rule("teams-webhook", "Microsoft Teams incoming webhook URL",
           r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9a-f]{32}/"
           r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,9 +21,17 @@ from gitend.git import FALLBACK_IDENT, Commit, Repo, quote_path, show_bytes, zsp
 # Another snapshot of this work tree is running (it likely saves the same state): wait this
 # long, a third of the session-end budget, then leave the save to the worker.
 LOCK_WAIT_S = 0.5
-# Hashing more than this does not fit in the 1.5 s budget (bench/scale.py: ~0.12 ms a file,
-# ~250 MB/s): the detached worker takes such a snapshot instead.
-HASH_LIMIT = (2000, 100 << 20)
+# What a save costs, for deciding before it starts whether it fits in the time left. Measured
+# inside the real CLI on 2 cores (issue 13): 1,500 new files 0.74-1.34 s, 1,017 files (27 MB)
+# of git.git 0.89 s; bench/scale.py, quiet: ~0.12 ms a file, ~250 MB/s. Cautious figures:
+HASH_S_PER_FILE = 0.0005
+HASH_BYTES_PER_S = 100e6
+AFTER_HASH_S = 0.15  # transcript, message, three commits, update-ref, queueing
+
+
+def estimate_s(files: int, size: int) -> float:
+    """Seconds to hash `files` changed files of `size` bytes and save the snapshot."""
+    return AFTER_HASH_S + files * HASH_S_PER_FILE + size / HASH_BYTES_PER_S
 
 
 # -- taking one: what the hook and the worker share -------------------------------
@@ -34,18 +42,20 @@ class Taken:
     summary: str
     ref: str | None = None  # the WIP branch, when it exists
     deferred: bool = False  # too much to hash now: the worker takes the snapshot
+    failed: bool = False  # not saved (the reason is among the caller's problems)
 
 
 def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str | None, reason: str, *,
-         may_defer: bool = True, lock_wait_s: float = LOCK_WAIT_S) -> Taken:
-    """Save the work tree, its message from the session's transcript. With `may_defer`, what does
-    not fit in the session-end budget (too much to hash, or another gitend saving this work
+         fits: Callable[[int, int], bool] | None = None, lock_wait_s: float = LOCK_WAIT_S) -> Taken:
+    """Save the work tree, its message from the session's transcript. With `fits(files, bytes)`,
+    what does not fit in the time left (too much to hash, or another gitend saving this work
     tree) is left to the worker instead."""
+    may_defer = fits is not None
     try:
         with lock.held(paths.repo_lock(repo.git_dir), timeout=lock_wait_s, what=f"the work tree {repo.root}"):
             repo.remove_stale_temp_indexes()
             try:
-                cap = capture(repo, cfg.snapshot, hash_limit=HASH_LIMIT if may_defer else None)
+                cap = capture(repo, cfg.snapshot, fits=fits)
             except TooBig as big:
                 return Taken(f"{big} to save: the background worker saves them", big.ref, deferred=True)
             existing = cap.ref if cap.previous else None
@@ -130,9 +140,9 @@ class TooBig(Exception):
         super().__init__(f"{files} changed file(s), {size / 1048576:.0f} MiB")
 
 
-def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int] | None = None) -> Capture:
-    """The uncommitted state as trees. With `hash_limit` (files, bytes), raise TooBig rather
-    than hash more than that: the caller hands the snapshot to the background."""
+def capture(repo: Repo, settings: config.Snapshot, *, fits: Callable[[int, int], bool] | None = None) -> Capture:
+    """The uncommitted state as trees. With `fits(files, bytes)`, raise TooBig rather than hash
+    more than fits: the caller hands the snapshot to the background."""
     head = repo.head()
     branch = branch_name(repo, head.ref)
     ref = wip_ref(settings.branch_prefix, branch)
@@ -181,7 +191,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, hash_limit: tuple[int, int
             untracked = [p for p in untracked if p not in over]
             cap.unstaged = [(y, p) for y, p in cap.unstaged if p not in over]
         cap.size_to_hash = sum(sizes[p] for p in changed + untracked if p in sizes)
-        if hash_limit and (len(changed) + len(untracked) > hash_limit[0] or cap.size_to_hash > hash_limit[1]):
+        if fits and not fits(len(changed) + len(untracked), cap.size_to_hash):
             raise TooBig(ref, len(changed) + len(untracked), cap.size_to_hash)
         if unmerged:
             # write-tree refuses conflict stages: save the work-tree files, markers and all.
@@ -325,6 +335,44 @@ def _tip(repo: Repo, ref: str, sha: str | None) -> Snapshot | None:
         raise GitendError(f"{ref} exists but is not a gitend snapshot; rename that branch "
                           "or set snapshot.branch_prefix in the config")
     return tip
+
+
+LOST_CHECK_MAX_PATHS = 200
+
+
+def not_in_work_tree(repo: Repo, prefix: str) -> Snapshot | None:
+    """The branch's newest snapshot when the work tree has lost its changes (say `git reset
+    --hard` outside Claude): taken on the current HEAD, some of its changes undone (back to the
+    base), none edited further. Committed work (HEAD moved) and work going on are not flagged.
+    A few git calls, and only when such a snapshot exists."""
+    head = repo.head()
+    ref = wip_ref(prefix, branch_name(repo, head.ref))
+    refs = repo.refs(*[r for r in (head.ref, ref) if r])
+    head_sha = refs.get(head.ref) if head.ref else head.sha
+    tip = _tip(repo, ref, refs.get(ref)) if ref in refs else None
+    if tip is None or tip.base != head_sha:
+        return None
+    # (path, blob at the base, blob in the snapshot); "" for absent.
+    changes = []
+    raw = zsplit(repo.git("diff-tree", "-r", "--no-renames", "-z", tip.base_commit, tip.commit.sha))
+    for meta, path in zip(raw[::2], raw[1::2]):
+        _, _, old, new, _ = meta.split(" ", 4)
+        changes.append((path, old.strip("0") and old, new.strip("0") and new))
+    for line in zsplit(repo.git("ls-tree", "-r", "-z", tip.untracked_commit)):
+        info, _, path = line.partition("\t")
+        changes.append((path, "", info.split()[2]))
+    changes = [c for c in changes[:LOST_CHECK_MAX_PATHS] if not os.path.islink(repo.root / c[0])]
+    present = [path for path, _, _ in changes if os.path.isfile(repo.root / path)]
+    hashed = dict(zip(present, repo.text("hash-object", "--stdin-paths", input="\n".join(present).encode()).split()
+                      if present else []))
+    undone = edited = 0
+    for path, base, saved in changes:
+        now = hashed.get(path, "")
+        if now == base and base != saved:
+            undone += 1
+        elif now not in (base, saved):
+            edited += 1
+    return tip if undone and not edited else None
 
 
 # -- reading back ------------------------------------------------------------

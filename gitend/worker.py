@@ -22,12 +22,18 @@ def main() -> int:
     while True:
         try:
             with lock.held(paths.worker_lock(), timeout=0, what="the background worker"):
+                # The user's work first and at once: only pushes wait for sessions ending together.
+                jobs.run_jobs(force=False, progress=_log, kinds=frozenset({"snapshot"}))
                 _settle()
-                jobs.run_jobs(force=False, progress=lambda line: log.record("worker", line))
+                jobs.run_jobs(force=False, progress=_log)
         except lock.Busy:
             return 0
         if not any(job.due(time.time()) for job in queue.load()):
             return 0
+
+
+def _log(line: str) -> None:
+    log.record("worker", line)
 
 
 def _settle() -> None:

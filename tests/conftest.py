@@ -64,3 +64,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from testing import claude
+
+    cached = "cached" if claude.binary().exists() else "installed from npm on first use"
+    return f"Claude Code CLI for tests/test_claude_cli.py: {claude.VERSION} ({cached} in {claude.cache_dir()})"

@@ -21,9 +21,10 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert first_block and README.index(first_block.group(0)) < README.index("## ")
     demo, tests = first_block.group(1).strip().splitlines()
     assert demo.endswith("gitend demo") and "pip install" in demo
-    # .ci/run runs the same steps, with lint and type checks (and nothing else) before the tests.
+    # .ci/run runs the same steps, with lint and type checks (and nothing else) before the tests,
+    # after .ci/claude-cli (tmux and the Claude Code CLI for tests/test_claude_cli.py).
     steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
-             if line and not line.startswith(("#", "set ", "cd ", ".venv/bin/ruff ", ".venv/bin/mypy"))]
+             if line and not line.startswith(("#", "set ", "cd ", ".venv/bin/ruff ", ".venv/bin/mypy", ".ci/claude-cli"))]
     assert " && ".join(steps) == tests
     assert ".venv/bin/ruff check gitend && .venv/bin/mypy\n" in (ROOT / ".ci" / "run").read_text()
 

@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from gitend import installed
 from testing.machine import Machine, bare_remote, project
 from testing.repo import gitend, write
@@ -135,3 +137,26 @@ def test_a_shell_form_entry_of_your_own_is_found(hermetic: Path) -> None:
     path.write_text(json.dumps(data))
     code, out = doctor(hermetic)
     assert code == 0 and "not found" not in out, out
+
+
+def test_doctor_checks_session_start_and_the_tripwire(hermetic: Path) -> None:
+    assert gitend("install", cwd=hermetic).returncode == 0
+    code, out = doctor(hermetic)
+    assert code == 0, out
+    assert "SessionStart hook in" in out and "PreToolUse tripwire in" in out
+    path = hermetic / ".claude" / "settings.json"
+    data = json.loads(path.read_text())
+    del data["hooks"]["PreToolUse"]
+    data["hooks"]["SessionStart"][0]["hooks"][0]["if"] = "Bash(x)"
+    path.write_text(json.dumps(data))
+    code, out = doctor(hermetic)
+    assert code == 1
+    assert "no PreToolUse tripwire for gitend" in out and "has an `if`, so Claude Code never runs it" in out
+
+
+@pytest.mark.parametrize(("value", "problem"), [("150", True), ("1500", False), ("30000", False), ("soon", True)])
+def test_doctor_warns_when_the_sessionend_budget_is_set_too_low(hermetic: Path, value: str, problem: bool) -> None:
+    assert gitend("install", cwd=hermetic).returncode == 0
+    proc = gitend("doctor", cwd=hermetic, env={"CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS": value})
+    assert ("CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS" in proc.stdout) == problem, proc.stdout
+    assert proc.returncode == (1 if problem else 0)

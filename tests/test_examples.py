@@ -15,7 +15,7 @@ from testing.repo import gitend
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "hooks-examples"
 SETTINGS = sorted(EXAMPLES.glob("*.json"))
-EVENTS = {"SessionEnd", "Stop"}
+EVENTS = {"SessionEnd", "Stop", "SessionStart", "PreToolUse"}
 
 
 def handlers(settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,7 +35,9 @@ def check_hooks_structure(settings: Any) -> None:
             assert isinstance(group.get("matcher", ""), str)
             assert isinstance(group["hooks"], list) and group["hooks"]
             for hook in group["hooks"]:
-                assert set(hook) == {"type", "command", "args", "timeout"}, hook  # exec form, with a timeout
+                # Exec form, with a timeout; `if` filters only on PreToolUse (elsewhere the entry never runs).
+                assert set(hook) - {"if"} == {"type", "command", "args", "timeout"}, hook
+                assert ("if" in hook) == (event == "PreToolUse"), hook
                 assert hook["type"] == "command"
                 assert isinstance(hook["command"], str) and isinstance(hook["args"], list) and hook["args"]
                 assert all(isinstance(arg, str) for arg in hook["args"])
@@ -50,7 +52,8 @@ def assert_gitend_subcommand(words: list[str]) -> None:
 
 def test_the_examples_are_all_there() -> None:
     names = {path.name for path in EXAMPLES.iterdir()}
-    assert {"settings-all-reasons.json", "settings-clear-only.json", "settings-per-reason.json",
+    assert {"settings-installed.json", "settings-all-reasons.json", "settings-clear-only.json",
+            "settings-per-reason.json",
             "settings-with-stop.json", "project-claude-settings.json", "dotfiles-pre-push",
             "pre-commit-config.yaml", "README.md"} <= names
     readme = (EXAMPLES / "README.md").read_text()
@@ -79,16 +82,17 @@ def test_the_examples_show_what_they_say() -> None:
     assert [h["args"] for g in with_stop["Stop"] for h in g["hooks"]] == [["hook"]]
 
 
-def test_all_reasons_example_is_what_install_adds(hermetic: Path) -> None:
+def test_installed_example_is_what_install_adds(hermetic: Path) -> None:
     from gitend.commands import install
 
     install.install(None, None, None)
     written = json.loads((hermetic / ".claude" / "settings.json").read_text())
-    example = json.loads((EXAMPLES / "settings-all-reasons.json").read_text())
-    for group in written["hooks"]["SessionEnd"]:
-        for hook in group["hooks"]:
-            hook["command"] = Path(hook["command"]).name
+    example = json.loads((EXAMPLES / "settings-installed.json").read_text())
+    for hook in handlers(written):
+        hook["command"] = Path(hook["command"]).name
     assert written == example
+    assert example["hooks"]["SessionEnd"] == json.loads((EXAMPLES / "settings-all-reasons.json").read_text())[
+        "hooks"]["SessionEnd"]
 
 
 def test_the_pre_push_example_is_the_script_install_writes() -> None:

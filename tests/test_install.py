@@ -47,6 +47,20 @@ def gitend_hooks(data: dict[str, Any]) -> list[dict[str, Any]]:
             if Path(h["command"]).name == "gitend" or h["command"].startswith("gitend ")]
 
 
+def extras(command: str | None = None) -> dict[str, Any]:
+    """The SessionStart and PreToolUse entries install adds beside SessionEnd's."""
+    wanted = installed.entries(command or installed.gitend_command())
+    return {"SessionStart": [{"matcher": "*", "hooks": wanted["SessionStart"]}],
+            "PreToolUse": [{"matcher": "Bash", "hooks": wanted["PreToolUse"]}]}
+
+
+def without_extras(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the SessionStart and PreToolUse entries install added taken out again."""
+    for event, groups in extras().items():
+        assert data["hooks"].pop(event) == groups
+    return data
+
+
 def ok(*args: str, **kwargs: Any) -> str:
     proc = gitend(*args, **kwargs)
     assert proc.returncode == 0, proc.stderr
@@ -77,7 +91,7 @@ def test_install_twice_then_uninstall_leaves_the_file_as_it_was(hermetic: Path) 
     assert ours == {"matcher": "*", "hooks": [{"type": "command", "command": installed.gitend_command(),
                                                "args": ["hook"], "timeout": 10}]}
     data["hooks"]["SessionEnd"].pop()
-    assert data == USER_SETTINGS  # everything else intact
+    assert without_extras(data) == USER_SETTINGS  # everything else intact
     assert list(json.loads(path.read_text())) == list(USER_SETTINGS)  # key order kept
     assert "bär" in path.read_text(encoding="utf-8")  # not \u-escaped
     out = ok("uninstall")
@@ -94,7 +108,7 @@ def test_fresh_install_creates_file_and_folder_and_uninstall_removes_the_file(he
     assert f"added the SessionEnd hook to {path}" in out and "backup" not in out.splitlines()[0]
     data = json.loads(path.read_text())
     assert data == {"hooks": {"SessionEnd": [{"matcher": "*", "hooks": [
-        {"type": "command", "command": installed.gitend_command(), "args": ["hook"], "timeout": 10}]}]}}
+        {"type": "command", "command": installed.gitend_command(), "args": ["hook"], "timeout": 10}]}], **extras()}}
     assert path.read_text().startswith('{\n  "hooks"') and path.read_text().endswith("}\n")
     ok("uninstall")
     assert not path.exists()
@@ -250,7 +264,7 @@ def test_installing_into_another_settings_file_moves_the_hook(hermetic: Path, tm
     ok("install", "--settings", str(first))
     out = ok("install", "--settings", str(second))
     assert f"added the SessionEnd hook to {second}" in out
-    assert f"removed the SessionEnd hook from {first}, as install now uses {second}" in out
+    assert f"removed the SessionEnd hook from {first}, with SessionStart" in out and f"now uses {second}" in out
     assert first.read_bytes() == standard(USER_SETTINGS)
     assert len(gitend_hooks(json.loads(second.read_text()))) == 1
     ok("uninstall")
@@ -566,3 +580,59 @@ def test_a_foreign_hook_installed_over_ours_is_left_alone(dotfiles: Path, tmp_pa
     hook = hooks_dir(dotfiles) / "pre-push"
     hook.write_text("#!/bin/sh\nexit 0\n")
     assert "left" in ok("uninstall") and hook.read_text() == "#!/bin/sh\nexit 0\n"
+
+
+# -- SessionStart and the PreToolUse tripwire (issue 15) ---------------------------------------
+
+def test_install_adds_session_start_and_the_tripwire_idempotently_and_uninstall_removes_exactly_them(
+        hermetic: Path) -> None:
+    settings = json.loads(json.dumps(USER_SETTINGS))
+    theirs = {"matcher": "Bash", "hooks": [{"type": "command", "command": "audit-bash"}]}
+    settings["hooks"]["PreToolUse"] = [theirs]
+    settings["hooks"]["SessionStart"] = [{"matcher": "startup", "hooks": [{"type": "command", "command": "motd"}]}]
+    path = write(settings_file(hermetic), standard(settings))
+    original = path.read_bytes()
+    ok("install")
+    first = path.read_bytes()
+    assert "backup" not in ok("install") and path.read_bytes() == first  # idempotent: no change, no backup
+    data = json.loads(first)
+    assert data["hooks"]["PreToolUse"][0] == theirs  # another tool's handler, untouched
+    tripwire = data["hooks"]["PreToolUse"][1]
+    assert tripwire["matcher"] == "Bash"
+    assert [h["if"] for h in tripwire["hooks"]] == list(installed.TRIPWIRE_FILTERS)
+    assert all(h["args"] == ["hook"] and h["timeout"] == installed.TRIPWIRE_TIMEOUT_S for h in tripwire["hooks"])
+    start = data["hooks"]["SessionStart"][1]
+    assert start == {"matcher": "*", "hooks": installed.entries(installed.gitend_command())["SessionStart"]}
+    assert all("if" not in h for h in start["hooks"])  # an `if` there would make it never run
+    ok("uninstall")
+    assert path.read_bytes() == original
+
+
+def test_install_updates_an_older_tripwire_in_place(hermetic: Path) -> None:
+    old = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "gitend", "args": ["hook"], "if": "Bash(git reset *)"}]}]}}
+    path = write(settings_file(hermetic), standard(old))
+    ok("install")
+    groups = json.loads(path.read_text())["hooks"]["PreToolUse"]
+    assert len(groups) == 1 and [h["if"] for h in groups[0]["hooks"]] == list(installed.TRIPWIRE_FILTERS)
+
+
+def _filter_matches(rule: str, command: str) -> bool:
+    """Claude Code's `Bash(...)` rule with `*` wildcards, as measured (claude-code-facts.md §5.3)."""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(" ".join(command.split()), rule[len("Bash("):-1])
+
+
+def test_tripwire_filters_let_every_destructive_command_through() -> None:
+    """Each command the tripwire saves for starts gitend (the filters are at least as broad)."""
+    from tests.test_tripwire import DESTRUCTIVE
+
+    for command, _ in DESTRUCTIVE:
+        assert any(_filter_matches(rule, command) for rule in installed.TRIPWIRE_FILTERS), command
+
+
+def test_tripwire_filters_start_nothing_for_everyday_commands() -> None:
+    for command in ["ls", "ls -la", "git status --short", "git diff", "git log --oneline", "git add -A",
+                    "git commit -m 'fix'", "git push", "npm test", "pytest -q", "cat README.md", "git stash list"]:
+        assert not any(_filter_matches(rule, command) for rule in installed.TRIPWIRE_FILTERS), command

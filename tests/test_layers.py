@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "gitend"
 INFRASTRUCTURE = {"errors", "paths", "files", "git", "config", "lock", "queue", "log", "output"}
 DOMAIN = {"snapshot", "transcript", "message", "secrets", "approvals", "memsync", "dotfiles", "restore", "jobs",
-          "installed", "retention"}
+          "installed", "notices", "retention", "sessions", "tripwire"}
 ENTRY_POINTS = {"cli", "hook", "worker", "__main__"}  # and every module under commands/
 DISPATCHER = "cli"  # parses the command line and hands each command to its module
 

@@ -264,7 +264,7 @@ def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path,
     assert git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip() == other
     fsck_clean(remote)
     # Nothing here keeps the dropped snapshots either, the remote-tracking copy's reflog included.
-    assert git(repo, "rev-parse", f"refs/remotes/{ours.replace('heads', 'wipstore')}").strip() == \
+    assert git(repo, "rev-parse", f"refs/remotes/wipstore/{ours.removeprefix('refs/heads/')}").strip() == \
         git(repo, "rev-parse", "refs/heads/wip/main").strip()
     git(repo, "gc", "-q", "--prune=now")
     assert subprocess.run(["git", "cat-file", "-e", str(oldest)], cwd=repo).returncode != 0

@@ -508,6 +508,10 @@ def test_formats4_signed_jwt_without_signature_is_not_a_token() -> None:
     (f"v1.0-{rand('0123456789abcdef', 24)}-{rand('0123456789abcdef', 146)}", "cloudflare-origin-ca-key"),
     ("pscale_tkn_" + rand(B62 + "_-", 43), "planetscale-token"),
     ("vcp_" + rand(B62, 56), "vercel-token"),
+    ("aio_" + rand(B62, 28), "adafruit-io-key"),
+    ("s-s4t2ud-" + rand("0123456789abcdef", 64), "intra42-client-secret"),
+    (f"access-production-{uuid.UUID(int=_RNG.getrandbits(128))}", "plaid-access-token"),
+    (f"{rand(B62, 6)}_{rand(B62, 29)}_mmk", "maxmind-license-key"),
 ])
 def test_providers5_providers_without_a_rule_before(value: str, rule: str) -> None:
     for text in (f"deploy with {value} today", f'settings = {{"service": "{value}"}}'):
@@ -518,6 +522,12 @@ def test_providers5_snyk_uuid_is_found_by_its_name() -> None:
     token = str(uuid.UUID(int=_RNG.getrandbits(128)))
     assert spans_of(f"SNYK_TOKEN={token}") == [("secret-assignment", token)]
     assert scan_text(f"request_id: {token}") == []
+
+
+def test_providers5_base64_key_starting_with_a_slash_is_no_path() -> None:
+    key = "/" + base64.b64encode(_RNG.randbytes(32)).decode()[1:]
+    assert spans_of(f"WG_PRIVATE_KEY={key}") == [("secret-assignment", key)]
+    assert scan_text("PRIVATE_KEY=/etc/ssl/private/Server2024Key") == []
 
 
 def test_providers5_curl_user_name_and_password() -> None:

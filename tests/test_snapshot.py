@@ -269,7 +269,7 @@ def test_message_comes_from_the_transcript(repo: Path) -> None:
 
 def test_too_much_to_hash_in_the_budget_is_handed_to_the_worker(repo: Path, hermetic: Path) -> None:
     write(hermetic / ".config" / "gitend" / "config.yaml", "push:\n  background: false\n")
-    for n in range(2100):  # over snapshot.HASH_LIMIT
+    for n in range(2100):  # more than the estimate (snapshot.estimate_s) fits in 1.5 s
         write(repo / "generated" / f"f{n:04d}.txt", f"{n}\n")
     write(repo / "a.txt", "edited\n")
     before = state(repo)

@@ -14,6 +14,8 @@ from gitend.errors import GitendError
 from gitend.git import GitError, GitTimeout, Repo
 from gitend.output import paint, safe
 
+BUDGET_VAR = "CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS"
+NEEDED_MS = 1500  # Claude Code's default budget, which gitend's foreground save is made to fit
 MIN_GIT = (2, 38)  # merge-tree --write-tree, used to predict restore conflicts
 REMOTE_TIMEOUT_S = 10
 
@@ -104,6 +106,55 @@ def _hook() -> Iterator[str | Problem]:
     if data.get("disableAllHooks"):
         yield f"disableAllHooks is true in {path}: no hook runs", "remove it, or set it to false"
     yield f"SessionEnd hook in {path} ({f'timeout {timeout} s' if timeout is not None else 'no timeout'})"
+    yield from _defence(data, path, mine=bool(ours))
+    yield from _sessionend_budget(data, path)
+
+
+def _defence(data: dict[str, Any], path: object, mine: bool) -> Iterator[str | Problem]:
+    """SessionStart (catch-up, notes, problems) and the PreToolUse tripwire: missing is a problem
+    beside gitend's own SessionEnd entry, a note beside the user's hand-made per-reason ones."""
+    def missing(what: str) -> str | Problem:
+        return (what, "run `gitend install` again") if mine else \
+            f"note: {what}; hooks-examples/settings-installed.json shows the entries"
+
+    hooks = data["hooks"] if isinstance(data.get("hooks"), dict) else {}
+    groups: dict[str, list[Any]] = {event: hooks[event] if isinstance(hooks.get(event), list) else []
+                                    for event in ("SessionStart", "PreToolUse")}
+    start = installed.ours_in(groups["SessionStart"], "SessionStart")
+    if not start:
+        yield missing(f"no SessionStart hook for gitend in {path}: a killed session is not caught up, notes do "
+                      "not arrive at start and problems are not shown")
+    elif any("if" in hook for hook in start):
+        yield f"gitend's SessionStart entry in {path} has an `if`, so Claude Code never runs it", "remove the `if`"
+    else:
+        yield f"SessionStart hook in {path} (timeout {start[0].get('timeout')} s)"
+    rules = {hook.get("if") for hook in installed.ours_in(groups["PreToolUse"], "PreToolUse")}
+    lacking = [rule for rule in installed.TRIPWIRE_FILTERS if rule not in rules]
+    if len(lacking) == len(installed.TRIPWIRE_FILTERS):
+        yield missing(f"no PreToolUse tripwire for gitend in {path}: nothing is saved before `git reset --hard` "
+                      "and the like")
+    elif lacking:
+        yield missing(f"the PreToolUse tripwire in {path} lacks the filters {', '.join(lacking)}")
+    else:
+        yield f"PreToolUse tripwire in {path} ({len(rules)} `if` filters)"
+
+
+def _sessionend_budget(data: dict[str, Any], path: object) -> Iterator[str | Problem]:
+    """CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS, when set, is the whole SessionEnd limit, whatever
+    the entries' timeouts (research: claude-code-facts.md §1.5)."""
+    env = data["env"] if isinstance(data.get("env"), dict) else {}
+    for where, value in ((f"the env of {path}", env.get(BUDGET_VAR)), ("your environment", os.environ.get(BUDGET_VAR))):
+        if value is None:
+            continue
+        try:
+            budget_ms = float(value)
+        except (TypeError, ValueError):
+            yield f"{BUDGET_VAR}={value!r} in {where} is not a number of milliseconds", f"set it to {NEEDED_MS} or more"
+            continue
+        if budget_ms < NEEDED_MS:
+            yield (f"{BUDGET_VAR}={value} in {where} gives all SessionEnd hooks {budget_ms / 1000:g} s: gitend "
+                   f"hands most saves to the background worker, and below about {NEEDED_MS // 2} ms Claude Code may "
+                   "cancel it before it can", f"raise it to {NEEDED_MS} or more, or unset it")
 
 
 def _dotfiles() -> Iterator[str | Problem]:

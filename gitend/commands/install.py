@@ -28,7 +28,8 @@ from gitend.files import write_atomic
 from gitend.git import Repo, run
 from gitend.installed import Json
 
-TIMEOUT_S = 10  # a per-hook timeout raises Claude Code's shared 1.5 s SessionEnd budget
+EXTRA_EVENTS = ("SessionStart", "PreToolUse")  # placed beside gitend's own SessionEnd entry
+ALSO = ", with SessionStart (catch-up, notes, problems) and the PreToolUse tripwire"
 
 
 def install(settings: str | None, dotfiles: str | None, remote: str | None) -> list[str]:
@@ -119,16 +120,38 @@ def _merged_settings(path: Path, command: str) -> tuple[bytes | None, bytes, dic
     hooks = _member(data, "hooks", dict, path, create=True, label="hooks")
     created["SessionEnd"] = "SessionEnd" not in hooks
     session_end = _member(hooks, "SessionEnd", list, path, create=True, label="hooks.SessionEnd")
-    entry = {"type": "command", "command": command, "args": ["hook"], "timeout": TIMEOUT_S}
+    wanted = installed.entries(command)
     ours, theirs = installed.our_entries(session_end), installed.per_reason_matchers(session_end)
     if ours:  # an older gitend entry: update it where it is, drop any duplicates
-        ours[0].update(entry)
+        ours[0].update(wanted["SessionEnd"][0])
         _drop(session_end, ours[1:])
-    elif theirs:  # only the user's own per-reason entries: they stay as they are, and alone
+    elif theirs:  # only the user's own per-reason entries: a hand-made setup, left as it is
         return raw, raw or b"", created, False, theirs
     else:
-        session_end.append({"matcher": "*", "hooks": [entry]})
+        session_end.append({"matcher": "*", "hooks": wanted["SessionEnd"]})
+    for event in EXTRA_EVENTS:
+        created[event] = event not in hooks
+        _place(_member(hooks, event, list, path, create=True, label=f"hooks.{event}"), event, wanted[event])
     return raw, _dump(data, raw), created, bool(ours), theirs
+
+
+def _place(groups: list[Any], event: str, handlers: list[Json]) -> None:
+    """gitend's handlers under `event`: where they were (updated, duplicates dropped), else in a
+    new group. Handlers of other tools in those groups stay as they are."""
+    ours = installed.ours_in(groups, event)
+    if event != "PreToolUse" and ours:
+        ours[0].update(handlers[0])
+        _drop(groups, ours[1:])
+        return
+    if ours == handlers:
+        return
+    home = next((g for g in groups if isinstance(g, dict) and any(h is ours[0] for h in g.get("hooks", []))), None) \
+        if ours else None
+    _drop(groups, ours)
+    if home is not None and any(g is home for g in groups):
+        home["hooks"].extend(handlers)
+    else:
+        groups.append({"matcher": "*" if event == "SessionStart" else "Bash", "hooks": handlers})
 
 
 def _indent(text: str) -> str | int | None:
@@ -180,7 +203,7 @@ def _write_settings(path: Path, raw: bytes | None, new: bytes, updating: bool, r
         record["backup"] = record["backup"] or str(backup)
     _replace_file(path, new)
     done = "updated the SessionEnd hook in" if updating else "added the SessionEnd hook to"
-    return f"{done} {path}" + (f" (backup: {backup})" if backup else "")
+    return f"{done} {path}{ALSO}" + (f" (backup: {backup})" if backup else "")
 
 
 def _move_out_of(old: Path, created: dict[str, bool], new: Path) -> list[str]:
@@ -194,20 +217,26 @@ def _move_out_of(old: Path, created: dict[str, bool], new: Path) -> list[str]:
 def _remove_from_settings(path: Path, created: dict[str, bool]) -> list[str]:
     data, raw = installed.read_settings(path)
     hooks = _member(data, "hooks", dict, path, create=False, label="hooks") if raw is not None else None
-    session_end = _member(hooks, "SessionEnd", list, path, create=False, label="hooks.SessionEnd") if hooks else None
-    ours = installed.our_entries(session_end) if session_end is not None else []
-    if not ours or session_end is None or hooks is None:
+    if hooks is None:
         return []
-    _drop(session_end, ours)
-    if created.get("SessionEnd") and not session_end:
-        del hooks["SessionEnd"]
+    removed = False
+    for event in ("SessionEnd", *EXTRA_EVENTS):
+        groups = _member(hooks, event, list, path, create=False, label=f"hooks.{event}")
+        ours = installed.ours_in(groups, event) if groups is not None else []
+        if ours:
+            _drop(groups, ours)
+            removed = True
+            if created.get(event) and not groups:
+                del hooks[event]
+    if not removed:
+        return []
     if created.get("hooks") and not hooks:
         del data["hooks"]
     if created.get("file") and not data:
         path.unlink()
         return [f"removed {path} (install had created it)"]
     _replace_file(path, _dump(data, raw))
-    return [f"removed the SessionEnd hook from {path}"]
+    return [f"removed the SessionEnd hook from {path}{ALSO}"]
 
 
 # -- gitend's config --------------------------------------------------------------------

@@ -88,7 +88,10 @@ def _what(job: dict[str, Any]) -> str:
     if job["kind"] == "memory":
         return f"memory notes of {job['data'].get('project_root', '?')} -> {job['target']}"
     if job["kind"] == "snapshot":
-        return f"snapshot of {job['target']} (too much to hash at session end)"
+        why = job["data"].get("why") or "handed over by a hook"
+        return f"snapshot of {job['target']} ({why})"
+    if job["kind"] == "fetch":
+        return f"fetch of the dotfile repo {job['target']}"
     if job["kind"] == "prune":
         return f"daily retention of the WIP branches of {job['target']}"
     return f"WIP branches of {job['target']}"
@@ -116,7 +119,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"{paint('failed', 'yellow')}   {safe(_what(job))}: {safe(job['last_error'])} "
                      f"(attempt {job['attempts']}; {_retry(job)}) [{job['id']}]")
     for job in report["pending"]:
-        push = "" if job["push"] else " (commit only: session ended with a skip reason)"
+        push = "" if job["push"] or job["kind"] != "memory" else " (commit only: session ended with a skip reason)"
         lines.append(f"{paint('queued', 'cyan')}   {safe(_what(job))}{push} [{job['id']}]")
     for job in report["waiting"]:
         lines.append(f"{paint('waiting', 'yellow')}  sync of session {safe(job['data'].get('session_id', '?'))} in "
