@@ -58,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gitend-bench-") as tmp:
         root = Path(tmp)
         os.environ.update(XDG_STATE_HOME=str(root / "state"), XDG_CONFIG_HOME=str(root / "config"),
-                          CLAUDE_CONFIG_DIR=str(root / "claude"), HOME=str(root))
+                          CLAUDE_CONFIG_DIR=str(root / "claude"))
         repo = build_repo(root, args.files)
         dirty(repo, "bench")
         script = root / "raw.sh"

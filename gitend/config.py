@@ -170,6 +170,9 @@ def _merge(base: dict[str, dict[str, Any]], data: Any, source: Path, allowed: di
                 raise GitendError(f"config error in {source}: unknown key {_shown(name)}")
             if allowed is not None and key not in allowed[section]:
                 raise GitendError(f"config error in {source}: a repository's {REPO_FILE} may not set '{name}'")
+            if allowed is not None and name == "snapshot.include_untracked" and value == "always":
+                # Overriding a home folder's or status.showUntrackedFiles=no's choice is the user's call.
+                raise GitendError(f"config error in {source}: only your own config may set '{name}: always'")
             ok, normalized, expected = _check_value(str(fields[key].type), value)
             limit = _LIMITS.get(name)
             if ok and limit and not limit[0](normalized):

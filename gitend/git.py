@@ -346,11 +346,29 @@ class Repo:
         return self.text("write-tree", index=index)
 
     def update_index(self, index: Path, paths: Iterable[str], *, add: bool) -> None:
-        """Record the work tree's version of `paths` (missing ones are removed)."""
-        data = zjoin(paths)
+        """Record the work tree's version of `paths` (missing ones are removed, and so are ones
+        beyond a symlink: git refuses to read through one, as when a tracked folder was
+        replaced by a symlink, which is then saved as what it is)."""
+        paths = list(paths)
+        beyond = self._beyond_symlink(paths)
+        data = zjoin(p for p in paths if p not in beyond)
         if data:
             flags = ["--add"] if add else []
             self.git("update-index", "-z", *flags, "--remove", "--stdin", input=data, index=index)
+        if beyond:
+            self.git("update-index", "-z", "--force-remove", "--stdin", input=zjoin(sorted(beyond)), index=index)
+
+    def _beyond_symlink(self, paths: list[str]) -> set[str]:
+        """The paths with a symlink among the folders above them in the work tree."""
+        linked: dict[str, bool] = {}
+
+        def is_link(folder: str) -> bool:
+            if folder not in linked:
+                linked[folder] = os.path.islink(self.root / folder)
+            return linked[folder]
+
+        return {path for path in paths
+                if any(is_link(path[:i]) for i, char in enumerate(path) if char == "/")}
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         args = ["commit-tree", "--no-gpg-sign", tree]
@@ -460,14 +478,13 @@ class Repo:
 
 
 def _migrate_objects(folder: Path, objects: Path) -> None:
-    """Move quarantined objects into the store: loose objects by rename (one already there is
-    the same object), packs before their indexes so no index names a missing pack."""
+    """Move quarantined objects into the store by rename (one already there is the same
+    object, so replacing it is harmless), packs before their indexes so no index names a
+    missing pack."""
     loose = [p for p in folder.glob("[0-9a-f][0-9a-f]/*") if not p.name.startswith("tmp_")]
     packs = sorted(folder.glob("pack/pack-*"), key=lambda p: p.suffix == ".idx")
     for path in loose + packs:
         target = objects / path.relative_to(folder)
-        if target.exists():
-            continue
         try:
             os.replace(path, target)
         except FileNotFoundError:  # its fan-out folder is not there yet

@@ -1,11 +1,13 @@
 """Bringing a snapshot back into the work tree, safely (`gitend restore` is its command).
 
-Everything is checked before anything is written: local changes and files the restore
-would overwrite make it refuse (naming them) unless --force, which first saves the current
-state as a snapshot of its own and moves the files in the way into a backup folder (the
-snapshot leaves out ignored files and nested repositories, so nothing is ever deleted).
-The writing itself is `git stash apply --index`, which three-way merges onto a HEAD that
-has moved since the snapshot.
+Everything is checked before anything is written: local changes (edits hidden from `git
+status` by assume-unchanged or skip-worktree too) and files the restore would overwrite make
+it refuse (naming them) unless --force, which first saves the current state as a snapshot of
+its own and moves into a backup folder the files in the way and whatever else it would
+overwrite that neither that snapshot nor HEAD holds (ignored files, hidden edits, nested
+repositories): nothing is ever deleted. The writing itself is `git stash apply --index`,
+which three-way merges onto a HEAD that has moved since the snapshot; restoring only some
+paths writes the snapshot's version of them with plumbing instead.
 """
 from __future__ import annotations
 
@@ -133,6 +135,8 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot, scope: list[str] | None = Non
             if prefix in tracked and not is_last and path in untracked:
                 plan.under_tracked_file.append(path)  # no way to write it but over a tracked file
                 break
+            if prefix in tracked and not is_last and on_disk.is_symlink():
+                break  # what lies beyond a symlink is not in the work tree: git writes no file there
             if prefix in tracked or not os.path.lexists(on_disk):
                 continue
             if is_last and prefix in tracked_dirs and _emptied_by_snapshot(repo, plan, prefix, tracked):
@@ -284,8 +288,10 @@ def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
     moved = plan.collisions + _unsaved(repo, plan, saved, touched)
     backup = move_aside(repo, moved) if moved else None
     hidden = [p for p in moved if p in plan.hidden]
-    if hidden:  # the edit is in the backup now: let git write these files again
-        repo.git("update-index", "-z", "--no-assume-unchanged", "--no-skip-worktree", "--stdin", input=zjoin(hidden))
+    for flag in ("--no-assume-unchanged", "--no-skip-worktree") if hidden else ():
+        # The edit is in the backup now: let git write these files again. One flag a call:
+        # update-index applies only the first of the two.
+        repo.git("update-index", "-z", flag, "--stdin", input=zjoin(hidden))
     if plan.scope is None:
         repo.git("reset", "-q", "--hard")
     else:  # only these paths' staging goes back to HEAD's; their files are written next

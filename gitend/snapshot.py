@@ -7,6 +7,7 @@ untracked files (a root commit), W's own tree the tracked work tree. `git stash 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -65,8 +66,11 @@ def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str |
                 return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
             session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
             sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
-            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}",
-                         cap.ref)
+            size = message.human_size(sum(s for _, s, _ in cap.left_out))
+            left_out = (f"; {len(cap.left_out)} file(s) left out ({size}), named in `gitend show {sha[:10]}`"
+                        if cap.left_out else "")
+            return Taken(f"saved {len(cap.files)} file(s) to {cap.ref.removeprefix('refs/heads/')} as {sha[:10]}"
+                         f"{left_out}", cap.ref)
     except lock.Busy:
         if not may_defer:
             raise
@@ -156,7 +160,7 @@ def capture(repo: Repo, settings: config.Snapshot, *, fits: Callable[[int, int],
     if untracked_left_out:
         cap.notes.append(untracked_left_out)
 
-    with repo.quarantine(), repo.temp_index(seed=True) as index:
+    with repo.temp_index(seed=True) as index:
         wanted = not untracked_left_out and settings.include_untracked is not False
         entries = repo.status("--ignore-submodules=none", *([] if wanted else ["--untracked-files=no"]), index=index)
         unmerged = [e.path for e in entries if e.kind == "u"]
@@ -193,14 +197,17 @@ def capture(repo: Repo, settings: config.Snapshot, *, fits: Callable[[int, int],
         cap.size_to_hash = sum(sizes[p] for p in changed + untracked if p in sizes)
         if fits and not fits(len(changed) + len(untracked), cap.size_to_hash):
             raise TooBig(ref, len(changed) + len(untracked), cap.size_to_hash)
-        if unmerged:
-            # write-tree refuses conflict stages: save the work-tree files, markers and all.
-            repo.update_index(index, unmerged, add=False)
-        cap.index_tree = repo.write_tree(index)
-        repo.update_index(index, changed, add=False)
-        cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
-        cap.untracked = untracked
-        cap.untracked_tree = _untracked_tree(repo, untracked)
+        # Much to hash: into a quarantine, so a save that fails half-way (a full disk) leaves
+        # nothing behind. A small save skips it (a rename per object; its garbage is small).
+        with repo.quarantine() if cap.size_to_hash >= QUARANTINE_FROM else contextlib.nullcontext():
+            if unmerged:
+                # write-tree refuses conflict stages: save the work-tree files, markers and all.
+                repo.update_index(index, unmerged, add=False)
+            cap.index_tree = repo.write_tree(index)
+            repo.update_index(index, changed, add=False)
+            cap.worktree_tree = repo.write_tree(index) if changed else cap.index_tree
+            cap.untracked = untracked
+            cap.untracked_tree = _untracked_tree(repo, untracked)
     cap.notes[:0] = _in_progress(repo, unmerged)
     return cap
 
@@ -242,6 +249,13 @@ LEFT_OUT_LARGE = "over snapshot.max_file_mb"
 TOTAL_FILES_MB = 10
 # Hashing stops short of a full disk: at least this share of it (at most 1 GiB) stays free.
 FREE_SHARE = 0.05
+# From this much to hash, objects go through a quarantine (see capture).
+QUARANTINE_FROM = 8 << 20
+
+
+def _on_disk(size: int, block: int) -> int:
+    """What a loose object of a `size`-byte file takes at most: whole blocks."""
+    return -(-(size + 64) // block) * block
 
 
 def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], cap: Capture) -> set[str]:
@@ -255,22 +269,19 @@ def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], c
     cap_total = TOTAL_FILES_MB * settings.max_file_mb * 1024 * 1024
     block = disk.f_frsize or 4096
     total = sum(sizes.values())
-    used = sum(-(-(size + 64) // block) * block for size in sizes.values())
+    used = sum(_on_disk(size, block) for size in sizes.values())
     over: set[str] = set()
     for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
         if total <= cap_total and used <= room:
             break
-        why = (f"over the {human_mib(cap_total)} one snapshot hashes in all ({TOTAL_FILES_MB} x snapshot.max_file_mb)"
-               if total > cap_total else f"not enough free disk space: {human_mib(max(room, 0))} to spare")
+        why = (f"over the {message.human_size(cap_total)} one snapshot hashes in all "
+               f"({TOTAL_FILES_MB} x snapshot.max_file_mb)" if total > cap_total
+               else f"not enough free disk space: {message.human_size(max(room, 0))} to spare")
         cap.left_out.append((path, sizes[path], why))
         over.add(path)
         total -= sizes[path]
-        used -= -(-(sizes[path] + 64) // block) * block
+        used -= _on_disk(sizes[path], block)
     return over
-
-
-def human_mib(size: float) -> str:
-    return f"{size / 1048576:.0f} MiB"
 
 
 def _untracked_tree(repo: Repo, paths: list[str]) -> str:
@@ -515,11 +526,50 @@ def all_refs(repo: Repo, prefix: str) -> list[str]:
     return wip_refs(repo, prefix) + fetched
 
 
-def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
-    """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id."""
+class NotOwn(GitendError):
+    """`latest` or `wip/<branch>` in a clone with no snapshots of its own for that branch, only
+    other machines' fetched ones. gitend never picks one of those for the user: their dates are
+    whatever the pusher wrote (a colleague's work, or a commit dated 2099 with a hook in it)."""
+
+    def __init__(self, branch: str, prefix: str, others: list[Snapshot]) -> None:
+        self.others = others
+        self.headline = f"no snapshots of {branch} from this clone, only other machines' fetched ones"
+        listing = "; ".join(f"{s.name} (machine {fetched_machine(s.ref, prefix)}, {s.created[:16].replace('T', ' ')}: "
+                            f"{message.one_line(s.subject, 60)})" for s in others)
+        super().__init__(f"{self.headline}: {listing}; "
+                         f"name the one you want, e.g. `gitend restore {others[0].name}`")
+
+
+def fetched_machine(ref: str, prefix: str) -> str:
+    """The machine a fetched WIP ref came from: <host>[-<clone>] in <remote>/<prefix><host>/<branch>,
+    else (a WIP branch pushed by hand) the remote's name."""
+    rest = _fetched(ref, prefix) or ""
+    remote = ref.removeprefix("refs/remotes/").partition("/")[0]
+    return rest.partition("/")[0] if "/" in rest else remote
+
+
+def own_ref(repo: Repo, prefix: str, branch: str, namespace: str | None) -> str | None:
+    """The WIP branch that holds this clone's own snapshots of `branch`: the local one, else its
+    copy fetched back from a remote (<prefix><namespace>/<branch>); None when there is neither.
+    Raises NotOwn when only other machines' snapshots of that branch were fetched."""
+    local = wip_ref(prefix, branch)
+    if local in repo.refs(local):
+        return local
+    fetched = fetched_refs(repo, prefix, branch)
+    mine = [r for r in fetched if namespace and _fetched(r, prefix) == f"{namespace}/{branch}"]
+    if mine:
+        return mine[0]
+    if fetched:
+        raise NotOwn(branch, prefix, [next(chain(repo, ref)) for ref in fetched])
+    return None
+
+
+def find(repo: Repo, spec: str, prefix: str, namespace: str | None = None) -> Snapshot:
+    """A snapshot named by `latest`, `[<remote>/]wip/<branch>[~N]`, a commit, or a session id.
+    `latest` and `wip/<branch>` mean this clone's own (`namespace`: its name on remotes)."""
     if spec == "latest":
         branch = branch_name(repo, repo.head().ref)
-        for snap in chain(repo, branch_refs(repo, prefix, branch)[0]):
+        for snap in chain(repo, own_ref(repo, prefix, branch, namespace) or wip_ref(prefix, branch)):
             return snap
         raise NotFound(f"no snapshots on {prefix}{branch}; `gitend list --all` shows every WIP branch")
     named = re.fullmatch(r"(.+?)(?:~(\d+))?", spec)
@@ -528,10 +578,10 @@ def find(repo: Repo, spec: str, prefix: str) -> Snapshot:
         refs = repo.refs(f"refs/heads/{name}", f"refs/remotes/{name}", name)
         ref = next((r for r in (f"refs/heads/{name}", f"refs/remotes/{name}", name) if r in refs), None)
         if ref is None and name.startswith(prefix):
-            # `wip/<branch>` in a clone that only has it fetched: the newest fetched one.
-            ref = next(iter(fetched_refs(repo, prefix, name.removeprefix(prefix))), None)
+            # `wip/<branch>` in a clone that has it only fetched back from a remote.
+            ref = own_ref(repo, prefix, name.removeprefix(prefix), namespace)
         if ref == f"refs/heads/{name}" and not name.startswith(prefix):
-            ref = branch_refs(repo, prefix, name)[0]  # one of the user's branches: its snapshots
+            ref = own_ref(repo, prefix, name, namespace) or wip_ref(prefix, name)  # a branch of the user's
         if ref:
             snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
             if not snaps:

@@ -109,7 +109,10 @@ def test_13_24_a_handed_over_save_does_not_wait_for_sessions_ending_together(tmp
     state.mkdir(parents=True, exist_ok=True)
     with open(state / "hooks.lock", "w") as in_flight:
         fcntl.flock(in_flight, fcntl.LOCK_SH)
-        gitend("hook", cwd=repo, input=payload(repo), env={"CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS": "100"})
+        with open(repo / ".git" / "gitend.lock", "w") as busy:  # another gitend saving: hand over
+            fcntl.flock(busy, fcntl.LOCK_EX)
+            out = gitend("hook", cwd=repo, input=payload(repo))
+        assert "the background worker saves it after" in out.stdout, out.stdout
         deadline = time.monotonic() + 0.8 * worker.SETTLE_MAX_S
         while git(repo, "for-each-ref", "refs/heads/wip/main") == "":
             assert time.monotonic() < deadline, "the handed-over save waited for the settle"

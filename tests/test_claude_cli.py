@@ -188,3 +188,20 @@ def test_cli_held_note_shows_one_line_at_start(world: World) -> None:
         assert "gitend:" in line and "held" in line
         term.type("/exit")
         term.exit_status()
+
+
+def test_cli_13_2_a_session_end_over_a_tight_budget_is_saved_by_the_worker(world: World) -> None:
+    """1,500 new files and a SessionEnd budget of 1 s: Claude Code would cancel a save in the
+    foreground; gitend hands it to the worker (before it starts, or when cancelled), which
+    outlives the hook and saves them all within seconds. (Much less than that and a loaded
+    machine may not even have started Python: then the next session start catches it up.)"""
+    make = "mkdir -p gen && cd gen && for i in $(seq 1500); do echo $i > f$i.txt; done"
+    world.api.script["Generate the fixtures"] = [Bash(make), "Generated."]
+    proc = world.sandbox.print_mode(world.proj, "Generate the fixtures", "--allowedTools", "Bash",
+                                    env={"CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS": "1000"})
+    assert proc.returncode == 0, proc.stderr
+    assert world.sandbox.debug_lines("SessionEnd"), "SessionEnd ran"
+    world.machine.wait_for_worker(timeout=60)
+    [snap] = world.snapshots()
+    assert len(snap["files"]) == 1500
+    assert "unexpected" not in gitend_log(world)

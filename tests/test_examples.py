@@ -127,6 +127,6 @@ def test_gitend_scan_as_pre_commit_runs_it_blocks_a_secret_and_passes_clean_file
     clean = tmp_path / "clean.txt"
     clean.write_text("nothing to see here\n")
     leaky = tmp_path / "leaky.txt"
-    leaky.write_text("token = ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + "\n")
+    leaky.write_text("token = ghp_" + "NqVwYS81VP7Hb1DX8pPd5khxE3pyIgKpaUnA" + "\n")  # random: a1B2c3-style values are dummies
     assert gitend(*entry[1:], str(clean)).returncode == 0
     assert gitend(*entry[1:], str(clean), str(leaky)).returncode == 1

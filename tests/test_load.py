@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gitend import worker
 from testing.machine import Machine, bare_remote
 from testing.repo import TRANSCRIPTS, git, payload, write
 
@@ -163,6 +164,9 @@ def test_sessions_ending_at_once_in_50_worktrees(tmp_path: Path, hermetic: Path,
     limit = budget_limit(cpu_s)
     assert max(e.elapsed for e in ended) < limit, f"over {limit:.2f} s: {timing}"
 
+    # A hook kept waiting past its share of the budget hands the save to the worker: every
+    # work tree is saved once the worker is done, by one or the other.
+    machine.wait_for_worker(timeout=120)
     for worktree in worktrees:
         assert_snapshot_is_the_work_tree(worktree)
     for r in range(5):
@@ -170,13 +174,16 @@ def test_sessions_ending_at_once_in_50_worktrees(tmp_path: Path, hermetic: Path,
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    machine.wait_for_worker(timeout=120)
     status = machine.status()
     assert status["pending"] == status["failed"] == status["held"] == [], json.dumps(status)[:2000]
     assert not list((machine.state / "queue").glob("*.json"))
     counts = {name: pushes.read_text().split().count(name) for name in set(pushes.read_text().split())}
-    expected = {"dots.git": 1, **{f"project{r}.git": 1 for r in range(5)}}
-    assert counts == expected, f"pushes per remote: {counts}"
+    assert set(counts) == {"dots.git", *(f"project{r}.git" for r in range(5))}, f"pushes per remote: {counts}"
+    # The worker waits for the hooks to settle, at most SETTLE_MAX_S, so one push per remote
+    # when the hooks all ended within that window; a machine so loaded that they did not gets
+    # one more push per window they overran, never one per session.
+    windows = 1 + int(max(e.elapsed for e in ended) // worker.SETTLE_MAX_S)
+    assert all(1 <= n <= windows for n in counts.values()), f"pushes per remote: {counts}, {windows} window(s)"
     for r in range(5):
         pushed = git(tmp_path / f"project{r}.git", "for-each-ref", "--format=%(refname)", "refs/heads/wip/").split()
         assert len(pushed) == 10, pushed

@@ -385,9 +385,11 @@ def test_restore_and_list_on_another_clone(tmp_path: Path, hermetic: Path) -> No
     for args in ([], ["--all"]):
         listing = json.loads(gitend("list", "--json", *args, cwd=desktop).stdout)
         assert [(s["ref"], s["session_id"]) for s in listing] == [(fetched, "laptop-session")], args
-    code, out, err = restore(desktop, "wip/main", "--dry-run")
+    # Another clone's snapshot is taken only by its name (issue 12.8: `latest` is this clone's own).
+    name = fetched.removeprefix("refs/remotes/")
+    code, out, err = restore(desktop, name, "--dry-run")
     assert code == 0 and "origin/wip/" in out, err
-    code, out, err = restore(desktop, "latest", "--fetch")
+    code, out, err = restore(desktop, name, "--fetch")
     assert code == 0, err
     assert (desktop / "a.txt").read_text() == "work from the laptop\n"
 

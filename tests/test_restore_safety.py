@@ -179,7 +179,6 @@ def remote(tmp_path: Path) -> Path:
     return remote
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_latest_on_a_new_clone_lists_other_machines_snapshots_instead_of_picking_one(
         tmp_path: Path, remote: Path) -> None:
     _other_machines_wip(tmp_path, remote, "colleague-box", "a colleague's work\n", "2026-11-30T10:00:00Z")
@@ -197,7 +196,6 @@ def test_12_8_latest_on_a_new_clone_lists_other_machines_snapshots_instead_of_pi
     assert (fresh / "a.txt").read_text() == "a colleague's work\n"
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_latest_picks_this_machines_own_pushed_wip_over_a_newer_one(
         tmp_path: Path, remote: Path, hermetic: Path) -> None:
     from testing.machine import Machine
@@ -217,7 +215,6 @@ def test_12_8_latest_picks_this_machines_own_pushed_wip_over_a_newer_one(
         assert (laptop / "a.txt").read_text() == "my own work\n", spec
 
 
-@pytest.mark.xfail(reason="issue 12.8: being built", strict=True)
 def test_12_8_on_a_terminal_the_choice_is_offered(tmp_path: Path, remote: Path) -> None:
     from testing.terminal import converse
 
@@ -229,3 +226,41 @@ def test_12_8_on_a_terminal_the_choice_is_offered(tmp_path: Path, remote: Path) 
     assert code == 0, shown
     assert shown.index("evil-box") < shown.index("colleague-box")  # newest first, numbered
     assert (fresh / "a.txt").read_text() == "a colleague's work\n"
+
+
+@pytest.mark.parametrize("paths", [(), ("--", "b.txt")])
+def test_review_force_over_a_skip_worktree_edit_clears_the_flag_and_leaves_no_stray_files(
+        repo: Path, paths: tuple[str, ...]) -> None:
+    """git's update-index applies only the first of --no-assume-unchanged and --no-skip-worktree:
+    a skip-worktree file stayed hidden, reset --hard left it out, and the apply wrote a stray
+    `b.txt.stash.XXXXXX` beside it (whole restore) or a change git status never shows (paths)."""
+    snapshot_of_b(repo)
+    git(repo, "update-index", "--skip-worktree", "b.txt")
+    write(repo / "b.txt", "edited behind git's back\n")
+    code, _, err = restore(repo, "latest", "--force", *paths)
+    assert code == 0, err
+    assert backed_up(repo)["b.txt"] == b"edited behind git's back\n"
+    assert (repo / "b.txt").read_text() == "b from the snapshot\n"
+    assert git(repo, "ls-files", "-v", "b.txt") == "H b.txt\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == " M b.txt\n"
+
+
+@pytest.mark.parametrize("paths", [(), ("--", "d")])
+def test_review_force_never_moves_a_file_beyond_a_tracked_symlink(
+        repo: Path, tmp_path: Path, paths: tuple[str, ...]) -> None:
+    """The snapshot changed d/x.txt; HEAD has since made `d` a symlink to a folder outside the
+    repository. The file there is not in the work tree: --force used to move it into the backup."""
+    write(repo / "d" / "x.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "d")
+    write(repo / "d" / "x.txt", "x from the snapshot\n")
+    hook(repo)
+    git(repo, "checkout", "-q", "--", "d")
+    outside = write(tmp_path / "elsewhere" / "x.txt", "not the repository's\n").parent
+    git(repo, "rm", "-rq", "d")
+    (repo / "d").symlink_to(outside)
+    git(repo, "add", "d")
+    git(repo, "commit", "-qm", "d is a link now")
+    restore(repo, "latest", "--force", *paths)
+    assert (outside / "x.txt").read_text() == "not the repository's\n"
+    assert "d/x.txt" not in backed_up(repo)

@@ -350,3 +350,37 @@ def test_cherry_pick_in_progress_saves_conflicts_with_markers(repo: Path) -> Non
     assert "<<<<<<<" in shown and "main" in shown and "topic" in shown
     text = message(repo, snap)
     assert "a cherry-pick was in progress" in text and "conflict markers: a.txt" in text
+
+
+def test_review_tracked_folder_replaced_by_a_symlink_still_saves(repo: Path, tmp_path: Path) -> None:
+    """A tracked folder swapped for a symlink (to a shared copy, say): git refuses to read
+    `d/x.txt` through it, and the whole save used to fail, taking every other edit with it."""
+    write(repo / "d" / "x.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add d")
+    outside = write(tmp_path / "shared" / "x.txt", "shared copy\n").parent
+    (repo / "d" / "x.txt").unlink()
+    (repo / "d").rmdir()
+    (repo / "d").symlink_to(outside)
+    write(repo / "a.txt", "precious edit\n")
+    before = state(repo)
+    hook(repo)
+    assert git(repo, "show", "wip/main:a.txt") == "precious edit\n"
+    assert git(repo, "cat-file", "-p", "wip/main^3:d") == str(outside)  # the symlink itself, untracked
+    assert "d/x.txt" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main")
+    assert state(repo) == before
+    assert (outside / "x.txt").read_text() == "shared copy\n"
+
+
+def test_review_files_left_out_are_said_in_the_hook_line_and_log(repo: Path, hermetic: Path) -> None:
+    """A snapshot that leaves files out says so where the user and the log see it, not only in
+    its message."""
+    (hermetic / ".config" / "gitend").mkdir(parents=True)
+    (hermetic / ".config" / "gitend" / "config.yaml").write_text("snapshot:\n  max_file_mb: 0.01\n")
+    write(repo / "big.bin", os.urandom(20_000))
+    write(repo / "small.txt", "small\n")
+    proc = hook(repo)
+    line = (proc.stdout + proc.stderr).strip()
+    assert "1 file(s) left out" in line and "gitend show" in line, line
+    log = (hermetic / ".local" / "state" / "gitend" / "gitend.log").read_text()
+    assert "1 file(s) left out" in log

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from gitend import config, restore, snapshot
+from gitend import config, message, restore, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo, quote_path
 from gitend.output import ask
@@ -17,8 +17,11 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
     prefix = cfg.snapshot.branch_prefix
     if fetch:
         _fetch(repo, cfg)
+    namespace = snapshot.remote_namespace(repo, config.host(cfg.push))
     try:
-        snap = snapshot.find(repo, spec, prefix)
+        snap = snapshot.find(repo, spec, prefix, namespace)
+    except snapshot.NotOwn as exc:
+        snap = _choose(exc)
     except snapshot.NotFound as exc:
         remote = _remote(repo, cfg)
         if fetch or remote is None:
@@ -27,7 +30,10 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
         if not (sys.stdin.isatty() and ask(question) in ("y", "yes")):
             raise GitendError(f"{exc}; `gitend restore {spec} --fetch` looks on {remote} too") from None
         _fetch(repo, cfg)
-        snap = snapshot.find(repo, spec, prefix)
+        try:
+            snap = snapshot.find(repo, spec, prefix, namespace)
+        except snapshot.NotOwn as other:
+            snap = _choose(other)
 
     plan = restore.make_plan(repo, snap, scope)
     if plan.in_progress:
@@ -84,6 +90,20 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
         raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
                           f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
     return 0
+
+
+def _choose(found: snapshot.NotOwn) -> snapshot.Snapshot:
+    """Only other machines' snapshots: on a terminal the user picks one by number, else the
+    error lists them (never the newest by date: the pusher sets the date)."""
+    if not sys.stdin.isatty():
+        raise found
+    print(f"{found.headline}:")
+    for n, snap in enumerate(found.others, 1):
+        print(f"  {n}. {snap.name}  {snap.created[:16].replace('T', ' ')}  {message.one_line(snap.subject, 60)}")
+    answer = ask(f"restore which one? [1-{len(found.others)}, Enter for none] > ") or ""
+    if not answer.isdigit() or not 1 <= int(answer) <= len(found.others):
+        raise GitendError("nothing restored; name a snapshot to restore it (see `gitend list --all`)")
+    return found.others[int(answer) - 1]
 
 
 def _in_repo(repo: Repo, directory: str, path: str) -> str:
