@@ -105,6 +105,7 @@ def main() -> None:
 
         def raw() -> float:
             dirty(repo, f"{time.time()}")
+            subprocess.run(["git", "update-ref", "-d", "refs/heads/raw/main"], cwd=repo, capture_output=True)
             return timed(["sh", str(script), str(repo)], repo)
 
         cases = {
@@ -122,7 +123,6 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so machine noise hits every case alike
             for name, case in cases.items():
                 results[name].append(case())
-        subprocess.run(["git", "update-ref", "-d", "refs/heads/raw/main"], cwd=repo, capture_output=True)
 
     print(f"repository: {args.files} files, 60 changed; {args.runs} runs each; "
           f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}")

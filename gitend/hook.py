@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from gitend import config, lock, log, notices, paths, queue, retention, sessions, snapshot
+from gitend import config, lock, log, paths, queue
 from gitend.errors import GitendError
-from gitend.git import Repo
+
+if TYPE_CHECKING:
+    from gitend import snapshot
+    from gitend.git import Repo
 
 MAX_PAYLOAD = 1 << 20
 STDIN_WAIT_S = 1.0
@@ -158,6 +161,7 @@ def _cancel_on_signals() -> None:
 
 def _save(payload: Payload, started: float) -> Outcome:
     """SessionEnd and Stop: save the work tree; a session end also queues the memory sync and pushes."""
+    from gitend import sessions
     problems: list[str] = []
     repo = _open_repo(payload, problems)
     cfg, broken = _load_config(repo, problems)
@@ -185,6 +189,7 @@ def _save(payload: Payload, started: float) -> Outcome:
 def _session_start(payload: Payload, started: float) -> Outcome:
     """Catch up the work a session left without a clean end, bring the project's notes from the
     dotfile clone, and tell the user in one line what needs them."""
+    from gitend import notices, sessions
     problems: list[str] = []
     repo = _open_repo(payload, [])  # outside a repository there is simply nothing to catch up
     cfg, broken = _load_config(repo, problems)
@@ -212,6 +217,8 @@ def _session_start(payload: Payload, started: float) -> Outcome:
 
 
 def _catch_up(repo: Repo, cfg: config.Config, payload: Payload, problems: list[str], started: float) -> str:
+    from gitend import sessions
+
     earlier = sessions.unclean(repo.root, payload.session_id, payload.source)
     if not earlier:
         return "nothing to catch up"
@@ -274,6 +281,8 @@ EVENTS: dict[str, Callable[[Payload, float], Outcome]] = {
 
 
 def _open_repo(payload: Payload, problems: list[str]) -> Repo | None:
+    from gitend.git import Repo  # only for events that touch a repository: a passing tripwire never does
+
     try:
         return Repo.find(payload.cwd)
     except GitendError as exc:
@@ -292,14 +301,16 @@ def _load_config(repo: Repo | None, problems: list[str]) -> tuple[config.Config,
 
 
 def _take(repo: Repo | None, cfg: config.Config, payload: Payload, problems: list[str], *,
-          fits: Callable[[int, int], bool] | None, lock_wait_s: float = snapshot.LOCK_WAIT_S) -> snapshot.Taken:
+          fits: Callable[[int, int], bool] | None, lock_wait_s: float | None = None) -> snapshot.Taken:
+    from gitend import snapshot
+
     if not repo:
         return snapshot.Taken("no repository: nothing to snapshot")
     if not cfg.snapshot.enabled:
         return snapshot.Taken("snapshots are disabled")
     try:
         return snapshot.take(repo, cfg, payload.session_id, payload.transcript_path, payload.reason, fits=fits,
-                             lock_wait_s=lock_wait_s)
+                             lock_wait_s=snapshot.LOCK_WAIT_S if lock_wait_s is None else lock_wait_s)
     except GitendError as exc:
         problems.append(str(exc))
         return snapshot.Taken(f"not saved: {exc}", failed=True)
@@ -318,6 +329,8 @@ def _budget_s() -> float:
 def _time_left(started: float, budget_s: float) -> Callable[[int, int], bool]:
     """Whether hashing `files` files of `size` bytes, and what follows, fits in what is left of
     the budget (counting Python's start-up before `started`)."""
+    from gitend import snapshot
+
     def fits(files: int, size: int) -> bool:
         spent = time.monotonic() - started + STARTUP_S
         return snapshot.estimate_s(files, size) <= (budget_s - spent) * SAFETY
@@ -369,6 +382,8 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
 
 
 def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
+    from gitend import retention
+
     """The worker applies the retention once a day per repository (stamped now, so the hooks
     until then queue no other)."""
     if not retention.due(repo, time.time()):

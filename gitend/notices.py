@@ -57,7 +57,7 @@ def problems(repo: Repo | None, cfg: config.Config, broken_config: str | None, n
     if failing:
         days = int((now - min(job.created for job in failing)) // EVERY_S)
         error = failing[-1].last_error or ""
-        found["failing"] = (f"pushes failing for {days} day(s) ({error[:80]}); see `gitend status`")
+        found["failing"] = f"syncing with the remote failing for {days} day(s) ({error[:80]}); see `gitend status`"
     if cfg.memory.enabled and cfg.memory.repo:
         from gitend import memsync
 

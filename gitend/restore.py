@@ -280,6 +280,7 @@ def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
     restore would overwrite or delete that neither that snapshot nor HEAD holds (files in the
     way, ignored files where a tracked file comes back, hidden edits), then reset to HEAD.
     Nothing is ever deleted."""
+    check_unlocked(repo)
     saved = save_current_state(repo, settings, f"saved by gitend restore before restoring {plan.snap.commit.sha[:10]}")
     if plan.scope is None:  # `git reset --hard`, then the apply
         touched = set(plan.local_changes) | {p for p, flag in plan.hidden.items() if flag == "assume-unchanged"}
@@ -288,16 +289,28 @@ def clear_the_way(repo: Repo, plan: Plan, settings: config.Snapshot) -> Cleared:
     moved = plan.collisions + _unsaved(repo, plan, saved, touched)
     backup = move_aside(repo, moved) if moved else None
     hidden = [p for p in moved if p in plan.hidden]
-    for flag in ("--no-assume-unchanged", "--no-skip-worktree") if hidden else ():
-        # The edit is in the backup now: let git write these files again. One flag a call:
-        # update-index applies only the first of the two.
-        repo.git("update-index", "-z", flag, "--stdin", input=zjoin(hidden))
-    if plan.scope is None:
-        repo.git("reset", "-q", "--hard")
-    else:  # only these paths' staging goes back to HEAD's; their files are written next
-        repo.git("reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", input=zjoin(sorted(plan.selected)),
-                 env=_LITERAL)
+    try:
+        for flag in ("--no-assume-unchanged", "--no-skip-worktree") if hidden else ():
+            # The edit is in the backup now: let git write these files again. One flag a call:
+            # update-index applies only the first of the two.
+            repo.git("update-index", "-z", flag, "--stdin", input=zjoin(hidden))
+        if plan.scope is None:
+            repo.git("reset", "-q", "--hard")
+        else:  # only these paths' staging goes back to HEAD's; their files are written next
+            repo.git("reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul",
+                     input=zjoin(sorted(plan.selected)), env=_LITERAL)
+    except GitError as exc:
+        kept = [f"your local changes are saved as {saved[:10]}"] if saved else []
+        kept += [f"what was in the way is in {backup}"] if backup else []
+        raise GitendError("; ".join([str(exc), *kept])) from None
     return Cleared(saved, backup, moved)
+
+
+def check_unlocked(repo: Repo) -> None:
+    """Refuse before writing anything while another git process holds the index."""
+    if (repo.git_dir / "index.lock").exists():
+        raise GitendError(f"another git process is using this repository ({repo.git_dir / 'index.lock'} exists); "
+                          "wait for it to finish (or remove that file if no git is running), then restore again")
 
 
 def _unsaved(repo: Repo, plan: Plan, saved: str | None, touched: set[str]) -> list[str]:
@@ -395,6 +408,7 @@ def _write_now_tracked(repo: Repo, plan: Plan) -> None:
 
 def apply(repo: Repo, plan: Plan) -> tuple[list[str], list[str]]:
     """Write the snapshot; returns (conflicted paths, notes)."""
+    check_unlocked(repo)
     if plan.scope is not None:
         _write_paths(repo, plan)
         return [], []

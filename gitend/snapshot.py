@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from gitend import config, lock, message, paths, transcript
+from gitend import config, lock, paths
 from gitend.errors import GitendError
 from gitend.git import FALLBACK_IDENT, Commit, Repo, quote_path, show_bytes, zsplit
 
@@ -64,6 +64,9 @@ def take(repo: Repo, cfg: config.Config, session_id: str, transcript_path: str |
                 return Taken("nothing to save: no uncommitted changes", existing)
             if cap.previous and unchanged_since_previous(repo, cap):
                 return Taken(f"nothing new to save since {cap.previous.commit.sha[:10]}", existing)
+            # Only when there is something to save: SessionStart's checks never load the secret scanner.
+            from gitend import message, transcript
+
             session = transcript.read(transcript_path, cfg.transcript.head_kb, cfg.transcript.tail_kb)
             sha = save(repo, cap, message.compose(session, cap, session_id=session_id, reason=reason))
             size = message.human_size(sum(s for _, s, _ in cap.left_out))
@@ -274,6 +277,8 @@ def _over_budget(repo: Repo, settings: config.Snapshot, sizes: dict[str, int], c
     for path in sorted(sizes, key=lambda p: (-sizes[p], p)):
         if total <= cap_total and used <= room:
             break
+        from gitend import message  # only when something is left out: see take()
+
         why = (f"over the {message.human_size(cap_total)} one snapshot hashes in all "
                f"({TOTAL_FILES_MB} x snapshot.max_file_mb)" if total > cap_total
                else f"not enough free disk space: {message.human_size(max(room, 0))} to spare")
@@ -355,9 +360,16 @@ def not_in_work_tree(repo: Repo, prefix: str) -> Snapshot | None:
     """The branch's newest snapshot when the work tree has lost its changes (say `git reset
     --hard` outside Claude): taken on the current HEAD, some of its changes undone (back to the
     base), none edited further. Committed work (HEAD moved) and work going on are not flagged.
-    A few git calls, and only when such a snapshot exists."""
+    A few git calls, and only when such a snapshot exists and git has written the index since."""
     head = repo.head()
     ref = wip_ref(prefix, branch_name(repo, head.ref))
+    try:
+        # `git reset --hard`, `checkout`, `stash` and `clean`-then-`add` all rewrite the index: an
+        # index untouched since the snapshot (a loose ref's time) means no git command undid it.
+        if (repo.git_dir / "index").stat().st_mtime_ns <= (repo.common_dir / ref).stat().st_mtime_ns:
+            return None
+    except OSError:
+        pass  # no index, or a packed ref: look properly
     refs = repo.refs(*[r for r in (head.ref, ref) if r])
     head_sha = refs.get(head.ref) if head.ref else head.sha
     tip = _tip(repo, ref, refs.get(ref)) if ref in refs else None
@@ -532,6 +544,8 @@ class NotOwn(GitendError):
     whatever the pusher wrote (a colleague's work, or a commit dated 2099 with a hook in it)."""
 
     def __init__(self, branch: str, prefix: str, others: list[Snapshot]) -> None:
+        from gitend import message
+
         self.others = others
         self.headline = f"no snapshots of {branch} from this clone, only other machines' fetched ones"
         listing = "; ".join(f"{s.name} (machine {fetched_machine(s.ref, prefix)}, {s.created[:16].replace('T', ' ')}: "

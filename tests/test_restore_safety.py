@@ -264,3 +264,22 @@ def test_review_force_never_moves_a_file_beyond_a_tracked_symlink(
     restore(repo, "latest", "--force", *paths)
     assert (outside / "x.txt").read_text() == "not the repository's\n"
     assert "d/x.txt" not in backed_up(repo)
+
+
+def test_review_force_while_another_git_holds_the_index_lock_changes_nothing(repo: Path) -> None:
+    """--force used to save, move the files in the way into the backup, and only then fail on
+    `git reset` ("index.lock: File exists"), saying nothing of what it had moved."""
+    snapshot_of_b(repo)
+    write(repo / "b.txt", "a local edit\n")
+    write(repo / "new.txt", "untracked, in the way\n")
+    git(repo, "rm", "-q", "--cached", "c.txt")
+    hook(repo, session_id="second")  # a snapshot holding new.txt to restore
+    git(repo, "reset", "-q", "--hard")
+    write(repo / "new.txt", "another untracked version\n")
+    write(repo / "b.txt", "another local edit\n")
+    (repo / ".git" / "index.lock").write_text("")
+    before = state(repo)
+    code, _, err = restore(repo, "latest", "--force")
+    assert code == 1 and "index.lock" in err and "Traceback" not in err, err
+    assert state(repo) == before
+    assert backed_up(repo) == {}

@@ -276,7 +276,7 @@ def test_start_shows_pushes_failing_for_more_than_a_day(laptop: Machine, proj: P
         data["created"] -= 2 * 86400
         job.write_text(json.dumps(data))
     line = shown(start(proj, "s2", env=laptop.env))
-    assert line and "push" in line and "gitend status" in line
+    assert line and "failing for 2 day(s)" in line and "gitend status" in line
 
 
 def test_notices_each_problem_at_most_once_a_day_and_a_new_one_at_once() -> None:
