@@ -39,6 +39,7 @@ class Plan:
     local_changes: list[str] = field(default_factory=list)
     collisions: list[str] = field(default_factory=list)  # untracked or ignored files in the way
     ignored_collisions: list[str] = field(default_factory=list)
+    nested: list[str] = field(default_factory=list)  # untracked folders, now git repositories, it would write into
     under_tracked_file: list[str] = field(default_factory=list)  # untracked, needing a folder where a file is tracked
     in_progress: str | None = None
     predicted_conflicts: list[str] = field(default_factory=list)
@@ -139,6 +140,9 @@ def make_plan(repo: Repo, snap: snapshot.Snapshot, scope: list[str] | None = Non
                 break  # what lies beyond a symlink is not in the work tree: git writes no file there
             if prefix in tracked or not os.path.lexists(on_disk):
                 continue
+            if not is_last and os.path.lexists(on_disk / ".git"):
+                plan.nested.append(prefix)  # another repository's files: not gitend's to write over
+                break
             if is_last and prefix in tracked_dirs and _emptied_by_snapshot(repo, plan, prefix, tracked):
                 break  # a folder that became a file: applying the snapshot removes the folder first
             if is_last or not on_disk.is_dir() or on_disk.is_symlink():

@@ -283,3 +283,19 @@ def test_review_force_while_another_git_holds_the_index_lock_changes_nothing(rep
     assert code == 1 and "index.lock" in err and "Traceback" not in err, err
     assert state(repo) == before
     assert backed_up(repo) == {}
+
+
+def test_review_restore_never_writes_into_a_nested_repository(repo: Path) -> None:
+    """The snapshot's untracked vendor/lib.txt, restored after `vendor` became a git repository
+    of its own: --force used to write over that repository's file (its edit into the backup)."""
+    write(repo / "vendor" / "lib.txt", "from the snapshot\n")
+    hook(repo)
+    (repo / "vendor" / "lib.txt").unlink()
+    nested = init_repo(repo / "vendor", {"lib.txt": "committed there\n"})
+    write(nested / "lib.txt", "uncommitted work there\n")
+    write(repo / "b.txt", "a local edit\n")
+    before = state(repo)
+    code, _, err = restore(repo, "latest", "--force")
+    assert code == 1 and "vendor" in err and "repository" in err, err
+    assert state(repo) == before
+    assert (nested / "lib.txt").read_text() == "uncommitted work there\n"

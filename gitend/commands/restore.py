@@ -46,6 +46,10 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
         raise GitendError(f"the snapshot's untracked file(s) {', '.join(plan.under_tracked_file)} need a folder "
                           "where HEAD now tracks a file; restore onto the snapshot's base instead, or read the file "
                           f"with `git show {snap.untracked_commit[:10]}:{path}`")
+    if plan.nested:
+        raise GitendError(f"the snapshot has files in {', '.join(map(quote_path, sorted(set(plan.nested))))}, which is "
+                          "a git repository of its own now; gitend does not write into another repository: move it "
+                          f"away first, or read the files with `git show {snap.untracked_commit[:10]}:PATH`")
     if plan.ignored_collisions:
         raise GitendError(f"ignored files are in the way: {', '.join(plan.ignored_collisions)}; "
                           "gitend does not save ignored files, so move them away first")
