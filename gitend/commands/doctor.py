@@ -127,7 +127,8 @@ def _defence(data: dict[str, Any], path: object, mine: bool) -> Iterator[str | P
     elif any("if" in hook for hook in start):
         yield f"gitend's SessionStart entry in {path} has an `if`, so Claude Code never runs it", "remove the `if`"
     else:
-        yield f"SessionStart hook in {path} (timeout {start[0].get('timeout')} s)"
+        timeout = start[0].get("timeout")
+        yield f"SessionStart hook in {path} ({f'timeout {timeout} s' if timeout is not None else 'no timeout'})"
     rules = {hook.get("if") for hook in installed.ours_in(groups["PreToolUse"], "PreToolUse")}
     lacking = [rule for rule in installed.TRIPWIRE_FILTERS if rule not in rules]
     if len(lacking) == len(installed.TRIPWIRE_FILTERS):
