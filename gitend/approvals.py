@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from gitend import config, files, paths
@@ -42,7 +42,7 @@ def _key() -> bytes:
 
 
 def _approved() -> set[str]:
-    return set(files.read_json(paths.approvals_file(), []))
+    return set(files.read_json(paths.approvals_file(), [], lambda entry: isinstance(entry, str)))
 
 
 def approve(findings: Iterable[Finding]) -> None:
@@ -70,60 +70,70 @@ def check_outgoing(repo: Repo, revs: list[str], settings: config.Review) -> None
         raise Held(found, "the commits to push")
 
 
-_HUNK = re.compile(r"(@@+) (?:-\S+ )+\+(\d+)")
-
-
 def outgoing_findings(repo: Repo, revs: list[str]) -> list[Finding]:
-    """Findings in the lines that commits `revs` (rev-list arguments) add, and in their messages.
-    A merge adds the lines its result has that none of its parents has (git's dense combined diff)."""
-    out = repo.git("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--no-renames", "--unified=0",
-                   "--format=%x00commit %H%n%B%x00", *revs, "--")
-    findings = []
-    for chunk in out.decode("utf-8", "replace").split("\0commit ")[1:]:
-        commit, _, rest = chunk.partition("\n")
-        message, _, diff = rest.partition("\0")
+    """Findings in everything pushing `revs` adds to a remote (rev-list arguments: what is pushed,
+    then `--not ...` or `^sha` for what the remote has): the messages of new commits and tags, and
+    every file a new commit changes, read whole as git stores it (whatever .gitattributes says
+    about diffs), and trees or blobs pushed under a tag. A merge changes the files its result has
+    that none of its parents has."""
+    cut = revs.index("--not") if "--not" in revs else len(revs)
+    tips = [r for r in revs[:cut] if not r.startswith(("^", "-"))]
+    exclude = [r for r in revs if r not in tips]
+    findings: list[Finding] = []
+    blobs: dict[str, str] = {}  # blob -> where it is shown: "<commit>:<path>"
+    for tip in tips:  # annotated tags (their messages), and what is not a commit at all
+        sha = repo.text("rev-parse", "-q", "--verify", "--end-of-options", tip, check=False)
+        kind = ""
+        while sha:
+            kind = repo.text("cat-file", "-t", sha)
+            if kind != "tag":
+                break
+            header, _, message = repo.git("cat-file", "tag", sha).decode("utf-8", "replace").partition("\n\n")
+            findings += scan_text(message, f"{sha[:10]} (tag message)")
+            sha = header.split("\n", 1)[0].removeprefix("object ")
+        if sha and kind in ("tree", "blob"):
+            for line in repo.text("rev-list", "--objects", sha, *exclude, "--").splitlines():
+                obj, _, path = line.partition(" ")
+                blobs.setdefault(obj, f"{sha[:10]}:{path}" if path else f"{sha[:10]} (tagged blob)")
+    commits = repo.text("rev-list", "--reverse", *revs, "--").split()
+    for commit in commits:
+        message = repo.git("cat-file", "commit", commit).decode("utf-8", "replace").partition("\n\n")[2]
         findings += scan_text(message, f"{commit[:10]} (commit message)")
-        for path, added in _added_lines(diff):
-            findings += _scan_added(added, f"{commit[:10]}:{path}")
+        raw = repo.git("diff-tree", "-r", "-z", "-c", "--root", "--no-renames", "--no-abbrev", "--no-commit-id",
+                       commit).split(b"\0")
+        for entry, name in zip(raw[0::2], raw[1::2]):
+            # `:<modes> <blobs> <status>`, one mode and blob per parent, then the result's.
+            fields = entry.decode().split()
+            mode, sha = fields[len(fields) // 2 - 1], fields[-2]
+            if mode.startswith("10") or mode == "120000":  # files and symlinks, not deletions or submodules
+                blobs.setdefault(sha, f"{commit[:10]}:{os.fsdecode(name)}")
+    for sha, (kind, data) in _objects(repo, list(blobs)).items():
+        if kind == "blob" and _scannable(data):
+            findings += scan_text(data.decode("utf-8", "replace"), blobs[sha])
     return findings
 
 
-def _added_lines(diff: str) -> Iterator[tuple[str, list[tuple[int, str]]]]:
-    """Per file of one commit's patch: its path and the (line number, text) of each added line.
-
-    A file's header runs from its `diff ` line to its first hunk, so an added line that reads
-    `++ x` (shown as `+++ x`) is content, not a header. A combined diff (a merge) has one mark
-    column per parent: a line is new when every column is `+`."""
-    path, in_header, parents, number = "", False, 1, 0
-    added: list[tuple[int, str]] = []
-    for line in diff.split("\n"):
-        if line.startswith("diff "):
-            if added:
-                yield path, added
-            path, added, in_header = "", [], True
-        elif line.startswith("@@"):
-            hunk = _HUNK.match(line)
-            parents, number = (len(hunk[1]) - 1, int(hunk[2])) if hunk else (1, 0)
-            in_header = False
-        elif in_header:
-            if line.startswith("+++ "):
-                name = line[4:]
-                name = name[1:-1] if name.startswith('"') and name.endswith('"') else name
-                path = name[2:] if name.startswith("b/") else name
-        elif line[:1] in (" ", "+", "-"):
-            marks = line[:parents]
-            if "-" not in marks:  # a line of the result
-                if marks == "+" * parents:
-                    added.append((number, line[parents:]))
-                number += 1
-    if added:
-        yield path, added
+def _objects(repo: Repo, shas: list[str]) -> dict[str, tuple[str, bytes]]:
+    """The type and content of each object, read in one `git cat-file --batch`."""
+    if not shas:
+        return {}
+    out = repo.git("cat-file", "--batch", input="".join(f"{sha}\n" for sha in shas).encode())
+    found, at = {}, 0
+    while at < len(out):
+        end = out.index(b"\n", at)
+        fields = out[at:end].decode().split()
+        at = end + 1
+        if len(fields) == 3:
+            size = int(fields[2])
+            found[fields[0]] = (fields[1], out[at:at + size])
+            at += size + 1
+    return found
 
 
-def _scan_added(added: list[tuple[int, str]], where: str) -> list[Finding]:
-    found = scan_text("\n".join(text for _, text in added), where)
-    return [Finding(f.rule, f.description, f.path, added[f.line - 1][0], f.column, f.secret, f.excerpt)
-            for f in found]
+def _scannable(data: bytes) -> bool:
+    """Text, give or take a few NUL bytes (one NUL must not hide a file from the scan)."""
+    head = data[:8192]
+    return head.count(b"\0") * 100 <= len(head) * 3
 
 
 def context(text: str, finding: Finding, around: int = 2) -> list[str]:
@@ -148,7 +158,13 @@ def context(text: str, finding: Finding, around: int = 2) -> list[str]:
 
 def blocked() -> dict[str, dict[str, Any]]:
     """Manual pushes of a dotfile repo that its pre-push hook blocked, by repository root."""
-    return files.read_json(paths.blocked_file(), {})
+    return files.read_json(paths.blocked_file(), {}, _is_blocked)
+
+
+def _is_blocked(entry: Any) -> bool:
+    ranges = entry.get("ranges") if isinstance(entry, dict) else None
+    return (isinstance(entry, dict) and isinstance(entry.get("remote"), str) and isinstance(ranges, list)
+            and all(isinstance(revs, list) and all(isinstance(rev, str) for rev in revs) for revs in ranges))
 
 
 def set_blocked(root: str, entry: dict[str, Any] | None) -> None:
@@ -164,8 +180,7 @@ def set_blocked(root: str, entry: dict[str, Any] | None) -> None:
 
 def held_extras() -> dict[str, str]:
     """memory.extra sources skipped for a finding, with why."""
-    data = files.read_json(paths.held_extras_file(), {})
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+    return files.read_json(paths.held_extras_file(), {}, lambda why: isinstance(why, str))
 
 
 def set_held_extras(held: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from gitend import __version__, log, paths
 from gitend.errors import GitendError
-from gitend.output import error
+from gitend.output import error, safe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", "queued and failed background jobs, held memory pushes, last results")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--drop", metavar="ID", help="drop a queued, failed or held job (its id is in the status)")
 
     command("push", "run the queued jobs now, in the foreground, with progress")
 
@@ -104,8 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "the whole flow end to end in a throw-away sandbox, narrated")
     demo.add_argument("--keep", action="store_true", help="keep the sandbox afterwards, to look around")
     command("doctor", "check the installation and say how to fix each problem found")
-
-    commands.add_parser("_worker")  # started by the hook, detached; not for people
     return parser
 
 
@@ -116,8 +115,12 @@ def _positive(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["_worker"]:  # started by the hook, detached; not for people, so not in the usage
+        from gitend import worker
+
+        return worker.main()
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
     # Paths come after `--` (argparse would take them for more snapshot names).
     paths_given = "--" in argv
     before, after = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if paths_given else (argv, [])
@@ -128,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.paths = after
     if args.command == "diff" and len(args.snapshots) > 2:
         parser.error(f"diff takes one or two snapshots, got {len(args.snapshots)}; put paths after --")
+    if args.command == "install" and args.remote and not args.dotfiles:
+        parser.error("install: --remote URL clones the dotfile repo given by --dotfiles DIR; add --dotfiles")
     if args.command is None:
         parser.print_help()
         return 2
@@ -158,7 +163,7 @@ def _traceback() -> str:
 def _dispatch(args: argparse.Namespace) -> int:
     # Each command's module is imported when it runs: `gitend hook` pays for none of them.
     def progress(line: str) -> None:
-        print(line, flush=True)
+        print(safe(line), flush=True)
 
     if args.command in ("list", "show", "diff"):
         from gitend.commands import browse
@@ -180,7 +185,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         from gitend.commands import status
 
-        return status.run(as_json=args.json)
+        return status.drop(args.drop) if args.drop else status.run(as_json=args.json)
     if args.command == "push":
         from gitend import jobs
 
@@ -217,10 +222,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         from gitend.commands import doctor
 
         return doctor.run()
-    if args.command == "_worker":
-        from gitend import worker
-
-        return worker.main()
     raise NotImplementedError(args.command)
 
 
@@ -231,7 +232,7 @@ def _hook(*, strict: bool) -> int:
         outcome = hook.run(sys.stdin.buffer)  # Claude Code's SIGTERM/SIGHUP are handled in there
     except GitendError as exc:
         log.record("hook", str(exc))
-        print(f"gitend: {exc} (log: {paths.log_file()})", file=sys.stderr)
+        print(safe(f"gitend: {exc} (log: {paths.log_file()})"), file=sys.stderr)
         return 1 if strict else 0
     except BaseException as exc:
         log.record("hook", f"unexpected error: {exc!r}", _traceback())
@@ -239,10 +240,10 @@ def _hook(*, strict: bool) -> int:
               file=sys.stderr)
         return 1 if strict else 0
     if outcome.stdout is None:
-        print(f"gitend: {outcome.summary}")  # for Claude Code's debug log
+        print(safe(f"gitend: {outcome.summary}"))  # for Claude Code's debug log
     elif outcome.stdout:
         print(outcome.stdout)  # JSON that Claude Code reads: nothing else may be on stdout
     if outcome.problems:
         # One line on stderr (Claude Code shows only the first); the rest is in the log.
-        print(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})", file=sys.stderr)
+        print(safe(f"gitend: {'; '.join(outcome.problems)} (log: {paths.log_file()})"), file=sys.stderr)
     return 1 if strict and outcome.problems else 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitend import paths
+from gitend import output, paths
 from gitend.errors import GitendError
 
 REPO_FILE = ".gitend.yaml"
@@ -50,6 +50,7 @@ class Push:
     background: bool = True
     skip_reasons: tuple[str, ...] = ("clear",)
     timeout_s: float = 60.0
+    host: str | None = None  # this machine's name on remotes (null: its host name)
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,22 @@ _LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
                                                      "and at most 1000000"),
     "push.timeout_s": (lambda v: 0 < v <= 3600, "greater than 0 and at most 3600"),
     "review.on_finding": (lambda v: v in ("hold", "redact"), "'hold' or 'redact'"),
+    "review.allow": (lambda v: all(map(_is_regex, v)), "a list of valid regular expressions"),
+    "push.host": (lambda v: v is None or re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,62}", v) is not None,
+                  "a machine name of letters, digits, '.', '_' and '-'"),
     "transcript.head_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
     "transcript.tail_kb": (lambda v: 0 <= v <= 1 << 20, "between 0 and 1048576"),
     "memory.path": (lambda v: v.strip("/") != "" and ".." not in Path(v).parts and not Path(v).is_absolute(),
                     "a relative folder inside the dotfile repo"),
 }
+
+
+def _is_regex(rule: str) -> bool:
+    try:
+        re.compile(rule)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return True
 
 
 _SHORT = reprlib.Repr()
@@ -212,6 +224,32 @@ def load(repo_root: Path | None = None) -> Config:
     return Config(**{name: SECTIONS[name](**values[name]) for name in SECTIONS}, sources=tuple(sources))
 
 
-def host() -> str:
-    """This machine's name, as it appears in file and branch names."""
+def error(repo_root: Path | None = None) -> str | None:
+    """What is wrong with the config (None: nothing)."""
+    try:
+        load(repo_root)
+    except GitendError as exc:
+        return str(exc)
+    return None
+
+
+def load_or_defaults(repo_root: Path | None = None) -> Config:
+    """The config for a command that only reads: a broken file is said once on stderr, and the
+    user's file (then the built-in defaults) is used instead, so looking never stops working."""
+    try:
+        return load(repo_root)
+    except GitendError as exc:
+        problem = exc
+    try:
+        cfg = load(None) if repo_root is not None else Config()
+    except GitendError:
+        cfg = Config()
+    output.error(f"{problem}; going on with {cfg.sources[0] if cfg.sources else 'the built-in defaults'}")
+    return cfg
+
+
+def host(settings: Push | None = None) -> str:
+    """This machine's name, as it appears in file and branch names: push.host, else its host name."""
+    if settings and settings.host:
+        return settings.host
     return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"

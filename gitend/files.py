@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gitend import log, paths
 from gitend.errors import GitendError
 
 T = TypeVar("T", list[Any], dict[str, Any])
@@ -45,13 +48,44 @@ def write_json(path: Path, data: Any) -> None:
         raise GitendError(f"cannot write {path} ({exc.strerror or exc}); is the disk full?") from None
 
 
-def read_json(path: Path, empty: T) -> T:
-    """The JSON in `path` if it is of `empty`'s type; `empty` when missing or damaged."""
+def read_json(path: Path, empty: T, entry: Callable[[Any], bool] | None = None) -> T:
+    """The JSON in `path` if it is of `empty`'s type, keeping only the list items (or dict values)
+    that `entry` accepts; `empty` when there is none. A state file that cannot be understood, whole
+    or in part, is set aside beside it with one line in the log, and the rest goes on."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
         return empty
-    return data if isinstance(data, type(empty)) else empty
+    except OSError as exc:
+        log.record("state", f"cannot read {path} ({exc.strerror or exc}); going on without it")
+        return empty
+    except (ValueError, RecursionError):
+        set_aside(path, "not valid JSON")
+        return empty
+    if not isinstance(data, type(empty)):
+        set_aside(path, f"a JSON {type(data).__name__}, not the {type(empty).__name__} gitend keeps there")
+        return empty
+    if entry is None:
+        return data
+    kept: Any = ([item for item in data if entry(item)] if isinstance(data, list)
+                 else {k: v for k, v in data.items() if isinstance(k, str) and entry(v)})
+    if len(kept) != len(data):
+        set_aside(path, f"{len(data) - len(kept)} of its {len(data)} entries were not understood")
+    return kept  # type: ignore[no-any-return]
+
+
+def set_aside(path: Path, why: str) -> None:
+    """Move a state file gitend cannot understand out of the way (kept for a person to look at);
+    a file that is not gitend's own state (Claude Code's settings) is only left unused."""
+    if not path.is_relative_to(paths.state_dir()):
+        log.record("state", f"ignored {path}: {why}")
+        return
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+    try:
+        os.replace(path, aside)
+    except OSError:
+        return  # another process set it aside first
+    log.record("state", f"set aside {path}: {why}; kept as {aside.name}")
 
 
 def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes | None:

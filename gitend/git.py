@@ -105,7 +105,12 @@ def run(
         proc.communicate()
         raise GitTimeout(f"git {args[0]} took longer than {timeout:g} s and was stopped") from None
     except BaseException:
-        proc.terminate()  # SIGTERM: git removes its own lock files on the way out
+        # Ctrl-C or SIGTERM: stop git (SIGTERM: it removes its own lock files on the way out),
+        # with its ssh or remote helper when it runs in a group of its own.
+        if timeout is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
         proc.wait()
         raise
     if check and proc.returncode != 0:

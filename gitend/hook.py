@@ -174,11 +174,12 @@ def _save(payload: Payload, started: float) -> Outcome:
     if payload.event == "SessionEnd":
         if not taken.failed:
             sessions.closed(payload.session_id)  # a clean end: nothing for the next start to catch up
-        if not broken:
-            root = repo.main_root if repo else Path(payload.cwd)
-            jobs = _hand_over(problems, "could not queue the background sync",
-                              lambda: enqueue(root, payload, cfg, repo, taken.ref), cfg.push.background)
-            summary += f"; {len(jobs)} background job(s) queued" if jobs else ""
+        # With a broken config, one job waits to be turned into the sync once it is fixed.
+        root = repo.main_root if repo else Path(payload.cwd)
+        jobs = _hand_over(problems, "could not queue the background sync",
+                          lambda: enqueue(root, payload, None if broken else cfg, repo, taken.ref),
+                          cfg.push.background and not broken)
+        summary += f"; {len(jobs)} background job(s) queued" if jobs and not broken else ""
     if repo and taken.ref:
         _hand_over(problems, "could not queue the daily prune", lambda: _queue_prune_if_due(repo),
                    cfg.push.background)
@@ -295,7 +296,7 @@ def _load_config(repo: Repo | None, problems: list[str]) -> tuple[config.Config,
     try:
         return config.load(repo.root if repo else None), None
     except GitendError as exc:
-        problems.append(f"{exc}; saved with the built-in defaults, nothing pushed")
+        problems.append(f"{exc}; saved with the built-in defaults, nothing synced or pushed until it is fixed")
         return config.Config(), str(exc)
 
 
@@ -392,21 +393,19 @@ def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
     return [job]
 
 
-def enqueue(project_root: Path, payload: Payload, cfg: config.Config, repo: Repo | None,
+def enqueue(project_root: Path, payload: Payload, cfg: config.Config | None, repo: Repo | None,
             wip_ref: str | None) -> list[queue.Job]:
-    """What a session end hands to the background: a few small job files, no network."""
-    push = payload.reason not in cfg.push.skip_reasons
-    jobs = []
-    if cfg.memory.enabled and cfg.memory.repo:
-        from gitend import memsync  # only when memory sync is on: it costs start-up time
+    """What a session end hands to the background: a few small job files, no network. With a
+    broken config (None) one job that waits, to be turned into the others once it is fixed."""
+    notes = None
+    if cfg is None or (cfg.memory.enabled and cfg.memory.repo):
+        from gitend import memsync  # only when memory sync may be on: it costs start-up time
 
         # Where the notes are is decided here, in Claude Code's environment (CLAUDE_CONFIG_DIR, ...):
         # the worker may run with another (`gitend push` from a shell). A few stat calls.
-        notes = memsync.notes_dir(project_root, Path(payload.cwd))
-        jobs.append(queue.add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=str(project_root),
-                              cwd=payload.cwd, session_id=payload.session_id, reason=payload.reason,
-                              memory_dir=str(notes)))
-    if repo is not None and wip_ref and cfg.snapshot.push_remote and push:
-        jobs.append(queue.add("wip", str(repo.main_root), push, remote=cfg.snapshot.push_remote, refs=[wip_ref],
-                              session_id=payload.session_id))
-    return jobs
+        notes = str(memsync.notes_dir(project_root, Path(payload.cwd)))
+    prefix = f"refs/heads/{(cfg or config.Config()).snapshot.branch_prefix}"
+    return queue.add_session_end(cfg, project_root=str(project_root), cwd=payload.cwd,
+                                 session_id=payload.session_id, reason=payload.reason, memory_dir=notes,
+                                 repo_root=str(repo.main_root) if repo else None,
+                                 branch=wip_ref.removeprefix(prefix) if wip_ref else None)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitend import approvals, config, dotfiles, lock, memsync, paths, queue, retention, snapshot
+from gitend import approvals, config, dotfiles, lock, log, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.secrets import Finding, mask
@@ -16,18 +17,30 @@ from gitend.secrets import Finding, mask
 Progress = Callable[[str], None]
 
 
+WAIT_FOR_WORKER_S = 120
+
+
 def run_now(progress: Progress) -> int:
-    """`gitend push`: every queued or failed job now, in the foreground (held ones wait)."""
+    """`gitend push`: every queued or failed job now, in the foreground (held ones wait), logged
+    as the worker's runs are. A worker at work is waited for, and what it tried meanwhile is
+    not tried a second time."""
+    def say(line: str) -> None:
+        progress(line)
+        log.record("push", line)
+
     cfg = config.load(None)
-    with lock.held(paths.worker_lock(), timeout=120, what="the background worker"):
+    started = time.time()
+    if lock.held_elsewhere(paths.worker_lock()):
+        say(f"waiting for the background worker to finish what it is doing (at most {WAIT_FOR_WORKER_S} s) ...")
+    with lock.held(paths.worker_lock(), timeout=WAIT_FOR_WORKER_S, what="the background worker"):
         _queue_unpushed(cfg)
-        left = run_jobs(force=True, progress=progress)
+        left = run_jobs(force=True, progress=say, tried_since=started)
     queue.spawn_worker_if_due(cfg.push.background)
     held = sum(1 for job in queue.load() if job.held)
     if held:
-        progress(f"{held} job(s) held by the secret review: run `gitend review`")
+        say(f"{held} job(s) held by the secret review: run `gitend review`")
     elif not left:
-        progress("nothing left in the queue")
+        say("nothing left in the queue")
     return 1 if left else 0
 
 
@@ -56,17 +69,29 @@ class PartlyFailed(GitendError):
         self.errors = errors  # job id -> why it failed
 
 
-def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None) -> list[queue.Job]:
-    """Do the due jobs (all not held, with force; only of `kinds`, when given); returns the jobs
-    that are still waiting."""
+def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = None,
+             tried_since: float | None = None) -> list[queue.Job]:
+    """Do the due jobs (all not held, with force, except those tried since `tried_since`; only of
+    `kinds`, when given); returns the jobs that are still waiting."""
     cfg = config.load(None)
+    queue.expand_waiting(cfg)
     now = time.time()
-    jobs = [j for j in queue.load() if (j.held is None if force else j.due(now)) and (kinds is None or j.kind in kinds)]
+    jobs = []
+    for job in queue.load():
+        if job.kind not in _KINDS:
+            queue.set_aside_job(job, f"a job of unknown kind {job.kind!r}, perhaps left by a newer gitend")
+        elif (job.held is None if force else job.due(now)) and (kinds is None or job.kind in kinds):
+            jobs.append(job)
+    just_tried = [j for j in jobs if tried_since is not None and j.last_try >= tried_since]
+    if just_tried:
+        tried = sorted({f"{j.kind} {j.target}: {j.last_error}" for j in just_tried})
+        progress(f"not trying again what the background worker just tried: {'; '.join(tried)}")
+        jobs = [j for j in jobs if j not in just_tried]
     groups: dict[tuple[str, str], list[queue.Job]] = {}
     # Deferred snapshots first, then the retention, so the WIP pushes that follow include both.
     for job in sorted(jobs, key=lambda j: {"snapshot": 0, "prune": 1}.get(j.kind, 2)):
         groups.setdefault((job.kind, job.target), []).append(job)
-    left = []
+    left = list(just_tried)
     for (kind, target), group in groups.items():
         what = {"snapshot": "snapshot of", "memory": "memory notes ->", "wip": "WIP branches ->",
                 "prune": "retention of", "fetch": "dotfile repo <-"}[kind]
@@ -75,8 +100,11 @@ def run_jobs(*, force: bool, progress: Progress, kinds: frozenset[str] | None = 
             summary, errors, ok = _KINDS[kind](target, group, cfg), {}, True
         except PartlyFailed as exc:
             summary, errors, ok = str(exc), exc.errors, False
-        except GitendError as exc:
-            summary, errors, ok = str(exc), {job.id: str(exc) for job in group}, False
+        except Exception as exc:  # one job's failure, expected or not, never stops another
+            summary = str(exc) if isinstance(exc, GitendError) else f"unexpected error: {type(exc).__name__}: {exc}"
+            if not isinstance(exc, GitendError):
+                log.record(kind, f"{target}: {summary}", traceback.format_exc())
+            errors, ok = {job.id: summary for job in group}, False
         for job in group:
             if job.id in errors:
                 job.failed(errors[job.id], time.time())
@@ -170,7 +198,7 @@ def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> st
         return ""
     sessions = ", ".join(sorted({j.data.get("session_id", "?") for j in jobs}))
     try:
-        return memsync.mirror(repo, work, f"memory: {work.key} from {config.host()} (session {sessions})", cfg,
+        return memsync.mirror(repo, work, f"memory: {work.key} from {config.host(cfg.push)} (session {sessions})", cfg,
                               redacting=any(j.data.get("redact") for j in jobs))
     except approvals.Held as held:
         _hold(jobs, held, "notes")
@@ -178,24 +206,78 @@ def _mirror_project(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> st
 
 
 def _wip(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
-    """One push per repository for all its WIP branches, under this machine's name on the
-    remote (refs/heads/<prefix><host>/<branch>), so machines never overwrite each other."""
+    """One push per repository for all its WIP branches, through the secret review, as
+    <prefix><host>-<clone id>/<branch>, so clones and machines never overwrite each other."""
+    remote = cfg.snapshot.push_remote
+    if not remote:
+        return "not pushed: snapshot.push_remote is off now, so the queued WIP push is dropped"
     repo = Repo.find(target)
-    remote = jobs[-1].data["remote"]
-    prefix = cfg.snapshot.branch_prefix
-    refs = sorted({ref for job in jobs for ref in job.data.get("refs", [])} & set(snapshot.wip_refs(repo, prefix)))
-    if not refs:
+    # A hold the newest snapshots no longer need goes with them (their push supersedes it).
+    held = [j for j in queue.load() if j.kind == "wip" and j.target == target and j.held]
+    branches = wip_branches(repo, jobs + held, cfg)
+    if not branches:
         return "no WIP branches to push"
-    host = config.host()
-    specs = [f"+{ref}:refs/heads/{prefix}{host}/{ref.removeprefix(f'refs/heads/{prefix}')}" for ref in refs]
+    try:
+        pushes = wip_pushes(repo, branches, remote, cfg.review)
+    except approvals.Held as exc:
+        _hold(jobs, exc, "wip")
+        return f"held ({exc})"
+    specs = [f"+{sha}:{ref}" for ref, sha in pushes.items()]
     repo.git("push", "--quiet", "--porcelain", remote, *specs, timeout=cfg.push.timeout_s, env=repo.batch_ssh_env())
+    for job in held:
+        queue.remove(job)
     if any(job.data.get("pruned") for job in jobs):
         # Their remote-tracking copies' reflogs would keep the dropped snapshots from git gc.
-        names = tuple(spec.partition(":refs/heads/")[2] for spec in specs)
-        tracking = [ref for ref in repo.refs("refs/remotes/") if ref.endswith(tuple(f"/{n}" for n in names))]
-        if tracking:
-            repo.git("reflog", "expire", "--expire=now", *tracking)
-    return f"pushed {len(refs)} WIP branch(es) to {remote} as {prefix}{host}/..."
+        tracking = [f"refs/remotes/{remote}/{ref.removeprefix('refs/heads/')}" for ref in pushes]
+        present = [ref for ref in tracking if repo.resolve(ref)]
+        if present:
+            repo.git("reflog", "expire", "--expire=now", *present)
+    names = sorted({ref.removeprefix("refs/heads/").rpartition("/")[0] for ref in pushes})
+    return f"pushed {len(pushes)} WIP branch(es) to {remote} as {', '.join(names)}/..."
+
+
+def wip_branches(repo: Repo, jobs: list[queue.Job], cfg: config.Config) -> dict[str, tuple[str, str | None]]:
+    """{remote ref: (local snapshot, the remote's copy as last fetched or pushed)} for the WIP
+    branches these jobs push. The local names may follow the repository's `.gitend.yaml`; the
+    remote names come from the user's config only."""
+    try:
+        local_prefix = config.load(repo.root).snapshot.branch_prefix
+    except GitendError:
+        local_prefix = cfg.snapshot.branch_prefix
+    names = {b for job in jobs for b in job.data.get("branches", [])}
+    names |= {ref.removeprefix(f"refs/heads/{local_prefix}") for job in jobs for ref in job.data.get("refs", [])
+              if ref.startswith(f"refs/heads/{local_prefix}")}  # jobs an older gitend queued
+    namespace = snapshot.remote_namespace(repo, config.host(cfg.push))
+    found = {}
+    for name in sorted(names):
+        local = repo.resolve(snapshot.wip_ref(local_prefix, name))
+        if local:
+            ref = snapshot.remote_wip_ref(cfg.snapshot.branch_prefix, namespace, name)
+            tracking = f"refs/remotes/{cfg.snapshot.push_remote}/{ref.removeprefix('refs/heads/')}"
+            found[ref] = (local, repo.resolve(tracking))
+    return found
+
+
+def wip_pushes(repo: Repo, branches: dict[str, tuple[str, str | None]], remote: str,
+               settings: config.Review) -> dict[str, str]:
+    """{remote ref: commit} to push, through the secret review: each branch as it is, with its
+    whole history; else, when older snapshots never pushed have a finding, only the newest on top
+    of what the remote has (so deleting or ignoring the file is enough); else Held."""
+    whole = {ref: local for ref, (local, _) in branches.items()}
+    try:
+        approvals.check_outgoing(repo, [*whole.values(), "--not", *_remote_has(remote)], settings)
+        return whole
+    except approvals.Held:
+        newest = {ref: snapshot.for_remote(repo, local, tip) for ref, (local, tip) in branches.items()}
+        if newest == whole:
+            raise
+    approvals.check_outgoing(repo, [*newest.values(), "--not", *_remote_has(remote)], settings)
+    return newest
+
+
+def _remote_has(remote: str) -> list[str]:
+    """rev-list arguments for what a remote has, as far as this clone knows (a URL: any remote)."""
+    return ["--remotes"] if "/" in remote or ":" in remote else [f"--remotes={remote}"]
 
 
 def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:
@@ -219,7 +301,7 @@ class Item:
     """One thing waiting for a decision: a project's notes, a push, or a blocked manual push."""
 
     title: str
-    kind: str  # "notes": redactable copies; "push" and "blocked": commits, approve or hold only
+    kind: str  # "notes": redactable copies; "push", "wip" and "blocked": commits, approve or hold only
     diff: str
     findings: list[Finding]  # re-found now, so the secrets themselves are never stored
     contexts: list[list[str]]  # a few masked lines around each finding
@@ -237,6 +319,13 @@ def held_items(cfg: config.Config) -> list[Item]:
             groups.setdefault((job.target, stage, job.data.get("project_root", "") if stage == "notes" else ""),
                               []).append(job)
     for (target, stage, _project), jobs in groups.items():
+        if stage == "wip":
+            item = _wip_item(target, jobs, cfg)
+            if item is None:
+                release(jobs)
+            else:
+                items.append(item)
+            continue
         repo, branch = dotfiles.open_repo(target)
         if stage == "notes":
             work = memsync.job_pending(repo, jobs[-1], cfg)
@@ -269,19 +358,39 @@ def held_items(cfg: config.Config) -> list[Item]:
     return items
 
 
-def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cfg: config.Config) -> Item | None:
-    """The findings in commit ranges (rev-list arguments, one list per pushed ref)."""
+def _wip_item(target: str, jobs: list[queue.Job], cfg: config.Config) -> Item | None:
+    """A held WIP push, looked at afresh: what pushing the newest snapshots would add."""
+    remote = cfg.snapshot.push_remote
+    try:
+        repo = Repo.find(target)
+    except GitendError:
+        return None
+    branches = wip_branches(repo, jobs, cfg) if remote else {}
+    if not remote or not branches:
+        return None
+    newest = [snapshot.for_remote(repo, local, tip) for local, tip in branches.values()]
+    item = _commits_item(repo, [[*newest, "--not", *_remote_has(remote)]], f"WIP branches of {repo.root} -> {remote}",
+                         "wip", cfg, diff=False)
+    if item:
+        item.jobs = jobs
+    return item
+
+
+def _commits_item(repo: Repo, ranges: list[list[str]], title: str, kind: str, cfg: config.Config, *,
+                  diff: bool = True) -> Item | None:
+    """The findings in commit ranges (rev-list arguments, one list per pushed ref); with `diff`,
+    their patches (not for a WIP push: its commits carry the whole work tree)."""
     found = [f for revs in ranges for f in approvals.unapproved(approvals.outgoing_findings(repo, revs), cfg.review)]
     if not found:
         return None
-    diff = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
-                               *revs, "--") for revs in ranges)
+    patches = "\n".join(repo.text("log", "-p", "--cc", "--no-color", "--no-ext-diff", "--format=commit %H%n%s%n",
+                                  *revs, "--") for revs in ranges) if diff else ""
     contexts = []
     for f in found:
         commit, _, path = f.path.partition(":")
         text = repo.git("show", f"{commit}:{path}", check=False).decode("utf-8", "replace") if path else ""
         contexts.append(approvals.context(text, f) if text else [f"> {f.excerpt}"])
-    return Item(title, kind, mask(diff), found, contexts, repo_root=str(repo.root))
+    return Item(title, kind, mask(patches), found, contexts, repo_root=str(repo.root))
 
 
 def release(jobs: list[queue.Job], *, redact: bool = False) -> None:

@@ -678,7 +678,7 @@ def mirror_extras(repo: Repo, folder: str, cfg: config.Config) -> list[str]:
         work = pending(repo, rel_folder, source if only is None else source.parent, f"_user/{source.name}",
                        cfg, only)
         try:
-            lines.append(mirror(repo, work, f"memory: {source.name} from {config.host()}", cfg))
+            lines.append(mirror(repo, work, f"memory: {source.name} from {config.host(cfg.push)}", cfg))
         except approvals.Held as held:
             held_extras[str(source)] = str(held)
             lines.append(f"{extra}: held ({held}); it is skipped until the secret is gone or allowed")

@@ -3,6 +3,7 @@ git has one; questions."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from typing import TextIO
@@ -18,8 +19,32 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
     return f"\033[{_CODES[style]}m{text}\033[0m" if use_color(stream) else text
 
 
+# Control characters (escape sequences, carriage return, backspace), C1 controls, the bidi
+# overrides that reorder a line, and the bytes of undecodable names (surrogate escapes).
+_UNSAFE = ("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+           "\udc80-\udcff]")
+_CONTROLS = re.compile(_UNSAFE)
+_CONTROLS_BUT_COLORS = re.compile(f"\x1b\\[[0-9;]*m|{_UNSAFE}")  # colours: select graphic rendition only
+
+
+def safe(text: str, *, colors: bool = False) -> str:
+    """Text from a file, a commit, a note or a remote, made safe for a terminal: what the terminal
+    would act on (an OSC 52 clipboard write, cursor moves that hide a line) is shown as `\\xNN`.
+    With `colors`, colour sequences stay (git's coloured diff)."""
+    return (_CONTROLS_BUT_COLORS if colors else _CONTROLS).sub(_shown, text)
+
+
+def _shown(match: re.Match[str]) -> str:
+    if len(match[0]) > 1:  # a colour sequence, kept
+        return match[0]
+    code = ord(match[0])
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def error(message: str) -> None:
-    print(f"{paint('gitend:', 'red', sys.stderr)} {message}", file=sys.stderr)
+    print(f"{paint('gitend:', 'red', sys.stderr)} {safe(message)}", file=sys.stderr)
 
 
 def ask(question: str) -> str | None:

@@ -73,6 +73,11 @@ def held_extras_file() -> Path:
     return state_dir() / "held-extras.json"
 
 
+def no_push_remote_file() -> Path:
+    """Repositories whose WIP branches are not pushed, for want of snapshot.push_remote: said once."""
+    return state_dir() / "no-push-remote.json"
+
+
 def manifest_file(key: str) -> Path:
     """What this machine last mirrored of one project's notes."""
     name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
@@ -112,6 +117,9 @@ def repo_lock(git_dir: Path) -> Path:
     return git_dir / "gitend.lock"
 
 
+def clone_id(common_dir: Path) -> Path:
+    """A short random id of this clone (shared by its worktrees): its WIP branches' name on remotes."""
+    return common_dir / "gitend" / "clone-id"
 def pruned_stamp(common_dir: Path) -> Path:
     """Touched when the repository's WIP branches are pruned: the worker prunes once a day."""
     return common_dir / "gitend-pruned"

@@ -7,6 +7,7 @@ a killed worker or a machine that loses power leaves the job to be done by the n
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -15,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitend import files, lock, log, paths
+from gitend import config, files, lock, log, paths
+from gitend.errors import GitendError
+from gitend.git import Repo
 
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 3600
@@ -34,9 +37,11 @@ class Job:
     next_try: float = 0.0
     last_error: str | None = None
     held: str | None = None  # why a secret review holds it; never retried by itself
+    last_try: float = 0.0  # when it last failed
 
     def failed(self, error: str, now: float) -> None:
         self.attempts += 1
+        self.last_try = now
         self.last_error = error
         self.next_try = now + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self.attempts - 1))
 
@@ -64,15 +69,95 @@ def load() -> list[Job]:
     jobs = []
     for path in sorted(paths.queue_dir().glob("*.json")):
         try:
-            jobs.append(Job(**json.loads(path.read_text(encoding="utf-8"))))
+            job = Job(**json.loads(path.read_text(encoding="utf-8")))
+            problem = _problem(job)
         except FileNotFoundError:
             continue  # done by another worker meanwhile
-        except (OSError, ValueError, TypeError) as exc:
-            aside = path.parent / "corrupt" / path.name
-            aside.parent.mkdir(exist_ok=True)
-            os.replace(path, aside)
-            log.record("queue", f"set aside unreadable job file {path.name} ({exc}) in {aside.parent}")
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            problem = f"unreadable: {exc}"
+        if problem is None:
+            jobs.append(job)
+            continue
+        _set_aside(path, problem)
     return jobs
+
+
+def set_aside_job(job: Job, why: str) -> None:
+    """Move a job gitend cannot do out of the queue, kept in corrupt/ for a person to look at."""
+    _set_aside(paths.queue_dir() / f"{job.id}.json", why)
+
+
+def _set_aside(path: Path, why: str) -> None:
+    aside = path.parent / "corrupt" / path.name
+    try:
+        aside.parent.mkdir(exist_ok=True)
+        os.replace(path, aside)
+    except OSError:
+        return  # set aside by another process meanwhile, or the disk refuses: skip it this time
+    log.record("queue", f"set aside job file {path.name} ({why}) in {aside.parent}")
+
+
+def _problem(job: Job) -> str | None:
+    """Why a job file cannot be read as a job (None: it can): fields of the wrong type."""
+    wrong = [name for name, ok in [
+        ("id", isinstance(job.id, str)), ("target", isinstance(job.target, str)), ("push", isinstance(job.push, bool)),
+        ("data", isinstance(job.data, dict)), ("created", _is_number(job.created)),
+        ("attempts", isinstance(job.attempts, int) and not isinstance(job.attempts, bool)),
+        ("next_try", _is_number(job.next_try)), ("last_try", _is_number(job.last_try)),
+        ("last_error", job.last_error is None or isinstance(job.last_error, str)),
+        ("held", job.held is None or isinstance(job.held, str))] if not ok]
+    return f"wrong type of {', '.join(wrong)}" if wrong else None
+
+
+def add_session_end(cfg: config.Config | None, *, project_root: str, cwd: str, session_id: str, reason: str,
+                    memory_dir: str | None, repo_root: str | None, branch: str | None) -> list[Job]:
+    """The jobs a session end hands to the background: its memory notes and WIP branches. While
+    the config is broken (None), one "session" job that waits to be turned into them (`gitend
+    push` or the worker does, once the config is fixed), so nothing is lost to a typo."""
+    if cfg is None:
+        return [add("session", project_root, True, project_root=project_root, cwd=cwd, session_id=session_id,
+                    reason=reason, memory_dir=memory_dir, repo_root=repo_root, branch=branch)]
+    push = reason not in cfg.push.skip_reasons
+    jobs = []
+    if cfg.memory.enabled and cfg.memory.repo and memory_dir:
+        jobs.append(add("memory", os.path.expanduser(cfg.memory.repo), push, project_root=project_root, cwd=cwd,
+                        session_id=session_id, reason=reason, memory_dir=memory_dir))
+    remote = cfg.snapshot.push_remote
+    if repo_root and branch and remote and push and _has_remote(repo_root, remote):
+        jobs.append(add("wip", repo_root, push, branches=[branch], session_id=session_id))
+    return jobs
+
+
+def expand_waiting(cfg: config.Config) -> None:
+    """Sessions that ended while the config was broken: queue what they would have, now."""
+    for job in [j for j in load() if j.kind == "session"]:
+        data: dict[str, Any] = job.data
+        add_session_end(cfg, project_root=str(data.get("project_root") or job.target),
+                        cwd=str(data.get("cwd") or job.target), session_id=str(data.get("session_id") or "unknown"),
+                        reason=str(data.get("reason") or "other"), memory_dir=data.get("memory_dir"),
+                        repo_root=data.get("repo_root"), branch=data.get("branch"))
+        remove(job)
+
+
+def _has_remote(root: str, remote: str) -> bool:
+    """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
+    first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
+    try:
+        found = "/" in remote or ":" in remote or bool(
+            Repo.find(root).text("config", "--get", f"remote.{remote}.url", check=False))
+    except GitendError:
+        return False  # the repository is gone
+    said = files.read_json(paths.no_push_remote_file(), {})
+    if found == (root not in said):
+        return found
+    if found:
+        del said[root]
+    else:
+        said[root] = remote
+        log.record("queue", f"WIP branches of {root} are not pushed: it has no remote {remote!r} "
+                            "(snapshot.push_remote); add that remote to push them")
+    files.write_json(paths.no_push_remote_file(), said)
+    return found
 
 
 def set_aside() -> list[str]:
@@ -129,7 +214,17 @@ def spawn_worker_if_due(background: bool) -> None:
 
 
 def results() -> list[dict[str, Any]]:
-    return files.read_json(paths.results_file(), [])
+    return files.read_json(paths.results_file(), [], _is_result)
+
+
+def _is_result(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("kind"), str) and isinstance(entry.get("target"), str)
+            and isinstance(entry.get("ok"), bool) and isinstance(entry.get("summary"), str)
+            and _is_number(entry.get("time")) and (entry.get("last_ok") is None or _is_number(entry["last_ok"])))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def record(kind: str, target: str, ok: bool, summary: str) -> None:

@@ -538,11 +538,6 @@ def all_refs(repo: Repo, prefix: str) -> list[str]:
     return wip_refs(repo, prefix) + fetched
 
 
-def remote_namespace(repo: Repo, host: str) -> str:
-    """This clone's name on remotes: its WIP branches are pushed as <prefix><namespace>/<branch>."""
-    return host
-
-
 class NotOwn(GitendError):
     """`latest` or `wip/<branch>` in a clone with no snapshots of its own for that branch, only
     other machines' fetched ones. gitend never picks one of those for the user: their dates are
@@ -599,8 +594,13 @@ def find(repo: Repo, spec: str, prefix: str, namespace: str | None = None) -> Sn
         if ref is None and name.startswith(prefix):
             # `wip/<branch>` in a clone that has it only fetched back from a remote.
             ref = own_ref(repo, prefix, name.removeprefix(prefix), namespace)
+        if ref == f"refs/heads/{name}" and not name.startswith(prefix):
+            ref = own_ref(repo, prefix, name, namespace) or wip_ref(prefix, name)  # a branch of the user's
         if ref:
             snaps = [snap for _, snap in zip(range(steps + 1), chain(repo, ref))]
+            if not snaps:
+                raise NotFound(f"no snapshots of branch {name.removeprefix(prefix)}; "
+                               "`gitend list --all` shows every WIP branch")
             if len(snaps) <= steps:
                 raise NotFound(f"{name} has {len(snaps)} snapshot(s), so there is no {spec}; "
                                "see `gitend list --all`")
@@ -647,6 +647,67 @@ def diff_stats(repo: Repo, snap: Snapshot) -> list[tuple[str, str]]:
     return [(title, text) for title, text in parts if text]
 
 
+# -- on a remote -------------------------------------------------------------------------
+
+
+def remote_namespace(repo: Repo, host: str) -> str:
+    """This clone's name on remotes, `<host>-<clone id>`: two clones on one machine, or two
+    machines with one host name, never force-push to the same WIP branch."""
+    return f"{host}-{clone_id(repo)}"
+
+
+def clone_id(repo: Repo, *, create: bool = True) -> str | None:
+    """Six hex digits, made once per clone and kept in its git dir (its worktrees share it);
+    None when there is none yet and `create` is off."""
+    path = paths.clone_id(repo.common_dir)
+    for _ in range(2):
+        try:
+            found = path.read_text(encoding="ascii").strip()
+            if re.fullmatch(r"[0-9a-f]{6}", found):
+                return found
+            path.unlink()  # damaged: a new one (the old name's branches stay on the remote)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            raise GitendError(f"cannot read {path}: {exc}") from None
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="ascii") as out:  # the first writer wins, the other reads it
+                out.write(os.urandom(3).hex() + "\n")
+        except FileExistsError:
+            pass
+    raise GitendError(f"cannot make a clone id in {path}")
+
+
+def remote_wip_ref(prefix: str, namespace: str, branch: str) -> str:
+    """Where a WIP branch is pushed: the user's prefix only (a repository's own `.gitend.yaml`
+    never chooses the names gitend force-pushes)."""
+    return f"refs/heads/{prefix}{namespace}/{branch}"
+
+
+def for_remote(repo: Repo, snap_sha: str, remote_tip: str | None) -> str:
+    """The commit to push for the snapshot `snap_sha`: the same tree, base, index and untracked
+    commits, with the remote's copy of the branch as its previous snapshot instead of the local
+    chain. So a snapshot that never went out (one the secret review held) never goes out as
+    history either, and the remote's chain only grows."""
+    with repo.reader() as reader:
+        snap = reader.commit(snap_sha)
+        tip = reader.commit(remote_tip) if remote_tip else None
+    if snap is None:
+        raise GitendError(f"snapshot {snap_sha[:10]} cannot be read")
+    if tip and tip.tree == snap.tree and tip.parents[:3] == snap.parents[:3]:
+        return tip.sha  # the remote has this snapshot already
+    parents = [*snap.parents[:3], *([tip.sha] if tip else [])]
+    if tuple(parents) == snap.parents:
+        return snap.sha
+    who = repo.text("log", "-1", "--format=%an%x00%ae%x00%ad%x00%cn%x00%ce%x00%cd", "--date=raw", snap.sha)
+    names = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+             "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE")
+    args = ["commit-tree", "--no-gpg-sign", snap.tree, *[a for p in parents for a in ("-p", p)]]
+    message = repo.git("cat-file", "commit", snap.sha).partition(b"\n\n")[2]  # as it is, byte for byte
+    return repo.text(*args, input=message, env=dict(zip(names, who.split("\0"))))
 def patches(repo: Repo, snap: Snapshot, *, color: bool = False) -> list[tuple[str, str]]:
     """(title, git's patch) for the staged, unstaged and untracked parts (untracked files as new)."""
     parts = [(STAGED, diff(repo, snap.base_commit, snap.index_commit, color=color)),

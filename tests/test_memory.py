@@ -492,7 +492,8 @@ def test_manifest_round_trip_and_corruption(tmp_path: Path) -> None:
     assert load() == {}
     memsync.save_manifest(key, source, memsync.Synced({"x.md": "d"}, {}))
     assert memsync.load_manifest(key, source, {}, notes_of({"x.md": "x"})).notes == {"x.md": "d"}
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    # What could not be understood is set aside beside it (13.10), never read again as a manifest.
+    assert [p.name for p in path.parent.iterdir() if ".unreadable-" not in p.name] == [path.name]
 
 
 def test_manifest_from_before_clones_had_their_own_keeps_only_what_is_here(tmp_path: Path) -> None:

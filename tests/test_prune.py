@@ -252,7 +252,8 @@ def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path,
     for n in range(4):
         save(repo, f"v{n}\n", f"s{n}")
     machine.wait_for_worker()
-    ours = f"refs/heads/wip/{host()}/main"
+    clone_id = (repo / ".git" / "gitend" / "clone-id").read_text().strip()
+    ours = f"refs/heads/wip/{host()}-{clone_id}/main"
     assert chain_length(remote, ours) == 4
     oldest = listed(repo)[-1]["commit"]
     proc = gitend("prune", "-C", str(repo))
@@ -263,7 +264,7 @@ def test_prune_on_the_remote_touches_this_machines_wip_branches_only(repo: Path,
     assert git(remote, "rev-parse", "refs/heads/wip/other-machine/main").strip() == other
     fsck_clean(remote)
     # Nothing here keeps the dropped snapshots either, the remote-tracking copy's reflog included.
-    assert git(repo, "rev-parse", f"refs/remotes/wipstore/wip/{host()}/main").strip() == \
+    assert git(repo, "rev-parse", f"refs/remotes/wipstore/{ours.removeprefix('refs/heads/')}").strip() == \
         git(repo, "rev-parse", "refs/heads/wip/main").strip()
     git(repo, "gc", "-q", "--prune=now")
     assert subprocess.run(["git", "cat-file", "-e", str(oldest)], cwd=repo).returncode != 0

@@ -8,13 +8,13 @@ import time
 
 from gitend import config, snapshot
 from gitend.git import Repo
-from gitend.output import page, paint, use_color
+from gitend.output import page, paint, safe, use_color
 from gitend.snapshot import Snapshot
 
 
 def _open(directory: str) -> tuple[Repo, config.Config]:
     repo = Repo.find(directory)
-    return repo, config.load(repo.root)
+    return repo, config.load_or_defaults(repo.root)
 
 
 def list_snapshots(directory: str, *, all_branches: bool, as_json: bool, limit: int | None = None) -> int:
@@ -36,7 +36,7 @@ def list_snapshots(directory: str, *, all_branches: bool, as_json: bool, limit: 
         print(f"no snapshots on {where}" + ("" if all_branches else " (`gitend list --all` shows every branch)"))
         return 0
     now, relative = time.time(), sys.stdout.isatty()
-    rows = [[snap.name, ago(now - snap.commit.committer_time) if relative else snap.created, snap.reason,
+    rows = [[safe(snap.name), ago(now - snap.commit.committer_time) if relative else snap.created, safe(snap.reason),
              _count(len(snapshot.changed_files(repo, snap)), "file")] for snap in snaps]
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     # Grouped by session (a session that saved at every turn), where its newest snapshot is.
@@ -45,11 +45,11 @@ def list_snapshots(directory: str, *, all_branches: bool, as_json: bool, limit: 
         sessions.setdefault(snap.session_id, []).append((snap, row))
     for session, group in sessions.items():
         if len(group) > 1:
-            print(paint(f"session {session}: {len(group)} snapshots", "bold"))
+            print(paint(f"session {safe(session)}: {len(group)} snapshots", "bold"))
         for snap, row in group:
             cells = "  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))
             indent = "  " if len(group) > 1 else ""
-            print(f"{indent}{paint(snap.commit.sha[:10], 'yellow')}  {cells}  {snap.subject}")
+            print(f"{indent}{paint(snap.commit.sha[:10], 'yellow')}  {cells}  {safe(snap.subject)}")
     return 0
 
 
@@ -87,11 +87,11 @@ def show(directory: str, spec: str, *, patch: bool = False) -> int:
     rows = [("commit", snap.commit.sha), ("name", snap.name), ("session", snap.session_id),
             ("reason", snap.reason), ("created", snap.created), ("branch", snap.branch),
             ("base", snap.base or "none (HEAD was unborn)")]
-    lines = [f"{paint(f'{key:<8}', 'bold')} {value}" for key, value in rows]
-    lines += ["", *(f"    {line}" for line in snap.commit.message.rstrip("\n").split("\n"))]
+    lines = [f"{paint(f'{key:<8}', 'bold')} {safe(value)}" for key, value in rows]
+    lines += ["", *(f"    {safe(line)}" for line in snap.commit.message.rstrip("\n").split("\n"))]
     parts = snapshot.patches(repo, snap, color=use_color(sys.stdout)) if patch else snapshot.diff_stats(repo, snap)
     for title, text in parts:
-        lines += ["", paint(title, "bold"), text]
+        lines += ["", paint(title, "bold"), safe(text, colors=True)]
     if patch:
         page("\n".join(lines) + "\n", _core_pager(repo))
     else:
@@ -111,7 +111,7 @@ def diff(directory: str, specs: list[str], paths: list[str], *, stat: bool, name
     top = [os.path.relpath(os.path.join(os.path.abspath(directory), path), repo.root) for path in paths]
     options = ["--stat"] if stat else ["--name-only"] if name_only else []
     text = snapshot.diff(repo, old_tree, new_tree, *options, paths=top, color=use_color(sys.stdout))
-    page(text + "\n" if text else "", _core_pager(repo))
+    page(safe(text, colors=True) + "\n" if text else "", _core_pager(repo))
     return 0
 
 

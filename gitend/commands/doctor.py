@@ -12,7 +12,7 @@ from typing import Any
 from gitend import config, dotfiles, git, installed, paths, queue
 from gitend.errors import GitendError
 from gitend.git import GitError, GitTimeout, Repo
-from gitend.output import paint
+from gitend.output import paint, safe
 
 BUDGET_VAR = "CLAUDE_CODE_SESSIONEND_HOOKS_TIMEOUT_MS"
 NEEDED_MS = 1500  # Claude Code's default budget, which gitend's foreground save is made to fit
@@ -105,7 +105,7 @@ def _hook() -> Iterator[str | Problem]:
     timeout = hooks[0].get("timeout")
     if data.get("disableAllHooks"):
         yield f"disableAllHooks is true in {path}: no hook runs", "remove it, or set it to false"
-    yield f"SessionEnd hook in {path} (timeout {timeout} s)"
+    yield f"SessionEnd hook in {path} ({f'timeout {timeout} s' if timeout is not None else 'no timeout'})"
     yield from _defence(data, path, mine=bool(ours))
     yield from _sessionend_budget(data, path)
 
@@ -127,7 +127,8 @@ def _defence(data: dict[str, Any], path: object, mine: bool) -> Iterator[str | P
     elif any("if" in hook for hook in start):
         yield f"gitend's SessionStart entry in {path} has an `if`, so Claude Code never runs it", "remove the `if`"
     else:
-        yield f"SessionStart hook in {path} (timeout {start[0].get('timeout')} s)"
+        timeout = start[0].get("timeout")
+        yield f"SessionStart hook in {path} ({f'timeout {timeout} s' if timeout is not None else 'no timeout'})"
     rules = {hook.get("if") for hook in installed.ours_in(groups["PreToolUse"], "PreToolUse")}
     lacking = [rule for rule in installed.TRIPWIRE_FILTERS if rule not in rules]
     if len(lacking) == len(installed.TRIPWIRE_FILTERS):
@@ -224,9 +225,9 @@ def run() -> int:
     results = run_checks()
     for result in results:
         if isinstance(result, tuple):
-            print(f"{paint('problem', 'red')} {result[0]}\n        {paint('fix:', 'bold')} {result[1]}")
+            print(f"{paint('problem', 'red')} {safe(result[0])}\n        {paint('fix:', 'bold')} {safe(result[1])}")
         else:
-            print(f"{paint('ok', 'green')}      {result}")
+            print(f"{paint('ok', 'green')}      {safe(result)}")
     problems = sum(isinstance(r, tuple) for r in results)
     print(f"{problems} problem(s) found" if problems else "everything looks right")
     return 1 if problems else 0

@@ -52,6 +52,7 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
         if previous.get("settings") and not same:  # one settings file holds gitend's entry, not two
             lines += _move_out_of(Path(previous["settings"]), previous.get("created", {}), path)
         lines += _install_config(previous.get("config"), record, str(target) if target else None)
+        target = target or _configured_dotfile_repo()  # a memory.repo already set gets the hook too
         if target is not None:
             lines += _install_pre_push(Repo.find(target), command, record)
             if previous.get("pre_push") and previous["pre_push"]["path"] != record["pre_push"]["path"]:
@@ -61,6 +62,15 @@ def install(settings: str | None, dotfiles: str | None, remote: str | None) -> l
     finally:
         _save_record(record)
     return lines
+
+
+def _configured_dotfile_repo() -> Path | None:
+    """memory.repo from the config, when it is a repository: it gets the pre-push hook too."""
+    try:
+        repo = config.load(None).memory.repo
+        return Repo.find(os.path.expanduser(repo)).root if repo else None
+    except GitendError:
+        return None  # doctor reports a broken config or a missing dotfile repo
 
 
 def uninstall(settings: str | None) -> list[str]:

@@ -7,17 +7,17 @@ import sys
 from gitend import config, message, restore, snapshot
 from gitend.errors import GitendError
 from gitend.git import Repo, quote_path
-from gitend.output import ask
+from gitend.output import ask, safe
 
 
 def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, paths: list[str] | None = None) -> int:
     repo = Repo.find(directory)
     scope = [_in_repo(repo, directory, path) for path in paths] if paths else None
-    cfg = config.load(repo.root)
+    cfg = config.load_or_defaults(repo.root)
     prefix = cfg.snapshot.branch_prefix
     if fetch:
         _fetch(repo, cfg)
-    namespace = snapshot.remote_namespace(repo, config.host())
+    namespace = snapshot.remote_namespace(repo, config.host(cfg.push))
     try:
         snap = snapshot.find(repo, spec, prefix, namespace)
     except snapshot.NotOwn as exc:
@@ -60,7 +60,7 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
     elif plan.blocked and plan.head is None:
         refused = _UNBORN_FORCE
     if dry_run:
-        print("\n".join(restore.describe(plan)))
+        print(safe("\n".join(restore.describe(plan))))
         if refused:
             raise GitendError(refused)
         if plan.blocked:
@@ -87,9 +87,9 @@ def run(directory: str, spec: str, *, dry_run: bool, force: bool, fetch: bool, p
     where = f" merged onto {plan.head[:10]}" if plan.moved and plan.head and scope is None else ""
     if scope is not None:
         where += f" (only {', '.join(quote_path(p or '.') for p in scope)})"
-    print(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}")
+    print(safe(f"restored {snap.commit.sha[:10]} ({snap.name}){where}: {counts}"))
     for note in notes:
-        print(f"note: {note}")
+        print(safe(f"note: {note}"))
     if conflicted:
         raise GitendError(f"conflicts in {', '.join(map(quote_path, conflicted))}: both sides are kept between "
                           f"conflict markers; resolve them and `git add` (the snapshot stays on {snap.name})")
@@ -103,7 +103,7 @@ def _choose(found: snapshot.NotOwn) -> snapshot.Snapshot:
         raise found
     print(f"{found.headline}:")
     for n, snap in enumerate(found.others, 1):
-        print(f"  {n}. {snap.name}  {snap.created[:16].replace('T', ' ')}  {message.one_line(snap.subject, 60)}")
+        print(safe(f"  {n}. {snap.name}  {snap.created[:16].replace('T', ' ')}  {message.one_line(snap.subject, 60)}"))
     answer = ask(f"restore which one? [1-{len(found.others)}, Enter for none] > ") or ""
     if not answer.isdigit() or not 1 <= int(answer) <= len(found.others):
         raise GitendError("nothing restored; name a snapshot to restore it (see `gitend list --all`)")

@@ -9,7 +9,11 @@ from typing import BinaryIO
 
 from gitend import approvals, config, jobs
 from gitend.git import Repo
-from gitend.output import ask, paint
+from gitend.output import ask, paint, safe
+
+# A WIP branch carries the work tree as it is: there is no copy to redact.
+WIP_CHOICES = ("a WIP branch cannot be redacted: add the file to .gitignore or delete it (the next snapshot "
+               "leaves it out, and the held one is never pushed), or approve it if it is not a secret")
 
 
 def report(items: list[jobs.Item]) -> list[str]:
@@ -19,7 +23,9 @@ def report(items: list[jobs.Item]) -> list[str]:
         for finding, context in zip(item.findings, item.contexts):
             lines.append(f"  {finding.path}:{finding.line} {finding.rule} ({finding.description}) {finding.masked}")
             lines += [f"    {row}" for row in context]
-    return lines
+        if item.kind == "wip":
+            lines.append(f"  {WIP_CHOICES}")
+    return [safe(line) for line in lines]
 
 
 def interactive() -> int:
@@ -38,23 +44,25 @@ def interactive() -> int:
         released |= _decide(item)
     still = jobs.held_items(cfg) if released else items
     if released:
-        jobs.run_now(progress=lambda line: print(line, flush=True))
+        jobs.run_now(progress=lambda line: print(safe(line), flush=True))
         still = jobs.held_items(cfg)
     return 1 if still else 0
 
 
 def _decide(item: jobs.Item) -> bool:
     """Ask about each finding of one item; True when it was released."""
-    print(f"\n{paint(item.title, 'bold')}")
-    for line in item.diff.splitlines():
+    print(f"\n{paint(safe(item.title), 'bold')}")
+    for line in map(safe, item.diff.splitlines()):
         style = "green" if line.startswith("+") and not line.startswith("+++") else (
             "red" if line.startswith("-") and not line.startswith("---") else None)
         print(paint(line, style) if style else line)
+    if item.kind == "wip":
+        print(WIP_CHOICES)
     choices = "[a]pprove [r]edact [h]old [q]uit >" if item.kind == "notes" else "[a]pprove [h]old [q]uit >"
     answers = []
     for finding, context in zip(item.findings, item.contexts):
-        print(f"\n{paint(finding.rule, 'red')} ({finding.description}) in {finding.path}:{finding.line}")
-        print("\n".join(context))
+        print(f"\n{paint(finding.rule, 'red')} ({finding.description}) in {safe(finding.path)}:{finding.line}")
+        print(safe("\n".join(context)))
         while True:
             reply = ask(f"{choices} ")
             answer = "q" if reply is None else reply[:1]
@@ -103,7 +111,7 @@ def pre_push(remote: str, url: str, stdin: BinaryIO) -> int:
     approvals.set_blocked(str(repo.root), {"remote": remote, "url": url, "ranges": revs_per_ref})
     print(f"gitend: push blocked: {len(found)} possible secret(s) in the commits being pushed", file=sys.stderr)
     for f in found[:5]:
-        print(f"  {f.path}:{f.line} {f.rule} {f.masked}: {f.excerpt.strip()}", file=sys.stderr)
+        print(safe(f"  {f.path}:{f.line} {f.rule} {f.masked}: {f.excerpt.strip()}"), file=sys.stderr)
     print("  Remove it and amend the commit; or, if it is not a secret, approve it with `gitend review` "
           "and push again (git push --no-verify skips this check)", file=sys.stderr)
     return 1

@@ -7,7 +7,7 @@ import sys
 
 from gitend import secrets
 from gitend.errors import GitendError
-from gitend.output import paint
+from gitend.output import paint, safe
 
 
 def run(targets: list[str], *, as_json: bool) -> int:
@@ -22,7 +22,7 @@ def run(targets: list[str], *, as_json: bool) -> int:
         print(json.dumps([f.to_dict() for f in findings], indent=2))
     else:
         for f in findings:
-            print(f"{f.path}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {f.excerpt.strip()}")
+            print(f"{safe(f.path)}:{f.line}:{f.column}: {paint(f.rule, 'red')} {f.masked}  {safe(f.excerpt.strip())}")
         engines = secrets.engines()  # named when betterleaks adds its findings to gitend's
         using = f" (engines: {', '.join(engines)})" if len(engines) > 1 else ""
         print(f"{len(findings)} possible secret(s) found{using}" if findings else f"no secrets found{using}",
