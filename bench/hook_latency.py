@@ -6,6 +6,10 @@ plumbing of the same stash-shaped snapshot run from a shell script in the same r
 every run the 60 files get new content, so their blobs must be written, as at a real session end.
 
     .venv/bin/python bench/hook_latency.py [--runs 15] [--files 20000] [--transcript-mb 200]
+                                           [--other PATH/TO/ANOTHER/gitend]
+
+`--other` times a second gitend (another version's console script) in the same run, with
+the tiny transcript, so two versions are compared under the same machine noise.
 """
 from __future__ import annotations
 
@@ -128,6 +132,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--files", type=int, default=20000)
     parser.add_argument("--transcript-mb", type=int, default=200)
+    parser.add_argument("--other", help="another gitend console script to time in the same run")
     args = parser.parse_args()
     gitend = shutil.which("gitend", path=str(Path(sys.executable).parent)) or "gitend"
     # As after `pip install`: bytecode compiled (PYTHONDONTWRITEBYTECODE would otherwise make
@@ -160,6 +165,8 @@ def main() -> None:
                 ("gitend hook, tiny transcript", reset_wip, [gitend, "hook", "--strict"], payload(tiny)),
                 (f"gitend hook, {args.transcript_mb} MB transcript", reset_wip, [gitend, "hook", "--strict"],
                  payload(big)),
+                *([("--other, tiny transcript", reset_wip, [args.other, "hook", "--strict"], payload(tiny))]
+                  if args.other else []),
             ]:
                 results.setdefault(name, []).extend(time_runs(1, reset, command, repo, stdin))
         message = sh(repo, "git", "log", "-1", "--format=%s", "refs/heads/wip/main")
