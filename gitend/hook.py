@@ -382,10 +382,10 @@ def _hand_over(problems: list[str], failure: str, add: Callable[[], list[queue.J
 
 
 def _queue_prune_if_due(repo: Repo) -> list[queue.Job]:
-    from gitend import retention
-
     """The worker applies the retention once a day per repository (stamped now, so the hooks
     until then queue no other)."""
+    from gitend import retention
+
     if not retention.due(repo, time.time()):
         return []
     job = queue.add("prune", str(repo.main_root), False)
