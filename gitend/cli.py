@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("-C", dest="directory", default=".", metavar="DIR",
                          help="the repository to work on (default: the current directory)")
 
-    hook = command("hook", "the SessionEnd hook: read the hook JSON on stdin and save the work tree")
+    hook = command("hook", "every hook event gitend answers (SessionEnd, SessionStart, PreToolUse, Stop), "
+                           "read as JSON on stdin")
     hook.add_argument("--strict", action="store_true", help="exit non-zero when anything went wrong")
 
     list_ = command("list", "list snapshots of the current branch, newest first")
@@ -92,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are walked, .git skipped)")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
 
-    install = command("install", "add the SessionEnd hook to Claude Code's settings (merging, never clobbering), "
-                                 "a starter config, and the dotfile repo's pre-push hook")
+    install = command("install", "add the SessionEnd, SessionStart and PreToolUse hooks to Claude Code's settings "
+                                 "(merging, never clobbering), a starter config, and the dotfile repo's pre-push hook")
     install.add_argument("--settings", metavar="FILE", help="the settings file (default: "
                          "$CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json)")
     install.add_argument("--dotfiles", metavar="DIR", help="your dotfile repo's clone: sets memory.repo and "
