@@ -5,16 +5,21 @@ exits 0 whatever happens, unless --strict.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gitend import __version__, log, paths
 from gitend.errors import GitendError
 from gitend.output import error, safe
 
+if TYPE_CHECKING:
+    import argparse
+
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # not on the hook's path: every hook event pays for its start-up
+
     parser = argparse.ArgumentParser(
         prog="gitend",
         description="Save uncommitted work and Claude Code memory notes when a session ends.",
@@ -111,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
 
@@ -121,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gitend import worker
 
         return worker.main()
+    if argv and argv[0] == "hook" and set(argv[1:]) <= {"--strict"}:  # the hook's path, without argparse
+        return _hook(strict="--strict" in argv)
     parser = build_parser()
     # Paths come after `--` (argparse would take them for more snapshot names).
     paths_given = "--" in argv

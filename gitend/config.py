@@ -10,7 +10,6 @@ import math
 import os
 import re
 import reprlib
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,4 +251,6 @@ def host(settings: Push | None = None) -> str:
     """This machine's name, as it appears in file and branch names: push.host, else its host name."""
     if settings and settings.host:
         return settings.host
+    import socket  # only where a host name is needed
+
     return re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname()) or "host"

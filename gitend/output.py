@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from typing import TextIO
 
@@ -66,6 +65,8 @@ def page(text: str, core_pager: str | None = None) -> None:
     sys.stdout.flush()
     if command and command != "cat":
         env = {**os.environ, "LESS": os.environ.get("LESS", "FRX"), "LV": os.environ.get("LV", "-c")}
+        import subprocess  # only when paging
+
         pager = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env)
         try:
             pager.communicate(data)  # a pager quit early (q in less) is no error
