@@ -353,12 +353,12 @@ def test_cherry_pick_in_progress_saves_conflicts_with_markers(repo: Path) -> Non
 
 
 def test_review_tracked_folder_replaced_by_a_symlink_still_saves(repo: Path, tmp_path: Path) -> None:
-    """A tracked folder swapped for a symlink (to a shared copy, say): git refuses to read
+    """A tracked folder swapped for a symlink (to a copy elsewhere, say): git refuses to read
     `d/x.txt` through it, and the whole save used to fail, taking every other edit with it."""
     write(repo / "d" / "x.txt", "x\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "add d")
-    outside = write(tmp_path / "shared" / "x.txt", "shared copy\n").parent
+    outside = write(tmp_path / "elsewhere" / "x.txt", "copy elsewhere\n").parent
     (repo / "d" / "x.txt").unlink()
     (repo / "d").rmdir()
     (repo / "d").symlink_to(outside)
@@ -369,7 +369,7 @@ def test_review_tracked_folder_replaced_by_a_symlink_still_saves(repo: Path, tmp
     assert git(repo, "cat-file", "-p", "wip/main^3:d") == str(outside)  # the symlink itself, untracked
     assert "d/x.txt" not in git(repo, "ls-tree", "-r", "--name-only", "wip/main")
     assert state(repo) == before
-    assert (outside / "x.txt").read_text() == "shared copy\n"
+    assert (outside / "x.txt").read_text() == "copy elsewhere\n"
 
 
 def test_review_files_left_out_are_said_in_the_hook_line_and_log(repo: Path, hermetic: Path) -> None:
