@@ -126,6 +126,11 @@ _C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "
               '"': '\\"', "\\": "\\\\"}
 
 
+def is_url(remote: str) -> bool:
+    """A remote given as a URL or path (push_remote may be one) rather than a configured name."""
+    return "/" in remote or ":" in remote
+
+
 def quote_path(path: str) -> str:
     """A path as git shows it with core.quotePath=false: as it is, unless it holds a control
     character, a quote, a backslash or bytes that are not UTF-8 (a latin-1 name from an old

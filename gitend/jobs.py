@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gitend import approvals, config, dotfiles, lock, log, memsync, paths, queue, retention, snapshot
 from gitend.errors import GitendError
-from gitend.git import Repo
+from gitend.git import Repo, is_url
 from gitend.secrets import Finding, mask
 
 Progress = Callable[[str], None]
@@ -277,7 +277,7 @@ def wip_pushes(repo: Repo, branches: dict[str, tuple[str, str | None]], remote: 
 
 def _remote_has(remote: str) -> list[str]:
     """rev-list arguments for what a remote has, as far as this clone knows (a URL: any remote)."""
-    return ["--remotes"] if "/" in remote or ":" in remote else [f"--remotes={remote}"]
+    return ["--remotes"] if is_url(remote) else [f"--remotes={remote}"]
 
 
 def _prune(target: str, jobs: list[queue.Job], cfg: config.Config) -> str:

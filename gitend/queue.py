@@ -18,7 +18,7 @@ from typing import Any
 
 from gitend import config, files, lock, log, paths
 from gitend.errors import GitendError
-from gitend.git import Repo
+from gitend.git import Repo, is_url
 
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 3600
@@ -143,7 +143,7 @@ def _has_remote(root: str, remote: str) -> bool:
     """Whether WIP branches can be pushed to `remote` from this repository, decided locally; the
     first session end that finds it cannot says so in the log (a failing job nobody can fix helps no one)."""
     try:
-        found = "/" in remote or ":" in remote or bool(
+        found = is_url(remote) or bool(
             Repo.find(root).text("config", "--get", f"remote.{remote}.url", check=False))
     except GitendError:
         return False  # the repository is gone

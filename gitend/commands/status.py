@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from gitend import approvals, config, dotfiles, log, memsync, paths, queue, retention
+from gitend import approvals, config, dotfiles, log, memsync, message, paths, queue, retention
 from gitend.errors import GitendError
 from gitend.git import Repo
 from gitend.output import paint, safe
@@ -74,14 +74,6 @@ def _wip_history() -> list[dict[str, Any]]:
     return found
 
 
-def _size(count: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError
-
-
 def _what(job: dict[str, Any]) -> str:
     if job["kind"] == "memory" and "project_root" not in job["data"]:
         return f"unpushed memory commits -> {job['target']}"
@@ -142,7 +134,8 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(f"{paint('corrupt', 'red')}  job file {safe(name)} could not be understood and was set aside "
                      f"in {paths.queue_dir() / 'corrupt'}")
     for history in report.get("wip_history", []):
-        lines.append(f"wip      {history['repo']}: {history['snapshots']} snapshot(s), {_size(history['bytes'])} "
+        size = message.human_size(history["bytes"])
+        lines.append(f"wip      {history['repo']}: {history['snapshots']} snapshot(s), {size} "
                      "held only by them (`gitend prune` applies the retention)")
     for result in report["last"][:5]:
         mark = paint("ok", "green") if result["ok"] else paint("error", "red")
