@@ -23,12 +23,14 @@ import importlib
 import math
 import os
 import re
+import string
 import sys
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property
+from itertools import accumulate
 from typing import Any
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -420,9 +422,13 @@ def _passphrase(value: str) -> bool:
 
 
 def _assignment_ok(value: str, before: str) -> bool:
+    if len(value) < 12 and (len(value) < 6 or all(c.isalpha() or c in "_.-" for c in value)):
+        return False  # too short for either test below (prose: "the token is stored …"): skip the name
+    if _is_reference(value) or _not_a_credential(value):
+        return False
     name = _name_before(before)
     kind = _secret_name_kind(name) if name else None
-    if kind is None or _is_reference(value) or _not_a_credential(value):
+    if kind is None:
         return False
     decoded = _decoded_text(value)
     if decoded is not None and (_is_placeholder(decoded) or _is_reference(decoded)):
@@ -491,25 +497,43 @@ class _Rule:
     detail: Callable[[str], str] | None = None
     placeholders: bool = True              # apply the placeholder filter
     glued: bool = False                    # may follow a letter or digit (the regex checks instead)
-
-    # Compiled on first use: compiling every rule costs ~15 ms, and the hook scans only a few
-    # short prompts, which most rules' literal hints already rule out.
-    @cached_property
-    def patterns(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(re.compile(source, re.ASCII) for source in self.sources)
+    in_runs: bool = False                  # matches only run characters, at least _RUN_MIN of them
 
     @cached_property
-    def anchor(self) -> re.Pattern[str] | None:
-        return re.compile(self.anchor_source, re.ASCII) if self.anchor_source else None
+    def hints(self) -> tuple[tuple[str, ...], ...]:
+        """For each pattern, lower-cased literals one of which its every match contains (those its
+        anchor starts with, or it starts with); () when unknown."""
+        return tuple(self._hints(source) for source in self.sources)
 
-    @cached_property
-    def hints(self) -> tuple[str, ...]:
-        """Lower-cased literals one of which any match must contain; () when unknown."""
-        for sources in ((self.anchor_source,) if self.anchor_source else (), self.sources):
-            literals = [lit for source in sources for lit in _leading_literals(source)]
-            if literals and all(literals):
-                return tuple(dict.fromkeys(lit.lower() for lit in literals))
+    def _hints(self, source: str) -> tuple[str, ...]:
+        for regex in (self.anchor_source, source):
+            literals = _leading_literals(regex) if regex else ("",)
+            if all(literals):
+                return tuple(dict.fromkeys(literal.lower() for literal in literals))
         return ()
+
+
+# Compiled on first use: compiling every rule costs ~15 ms, and the hook scans only a few short
+# prompts, which most patterns' literal hints already rule out.
+@cache
+def _compiled(source: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(_pivoted(source), re.ASCII | flags)
+
+
+_LETTERS_BY_FREQUENCY = "etaoinsrhldcumfpgwybvkxjqz"  # in English, commonest first
+
+
+def _pivoted(source: str) -> str:
+    """`token…(?P<s>…)` as `ken(?<=token)…(?P<s>…)`. `re` finds a pattern by its leading literal, stopping
+    at each copy of its first character in the text; starting at the literal's rarest letter, and
+    checking the ones before it behind, stops far less often. Only for patterns whose secret is group
+    "s": their matches start later, at the same places otherwise."""
+    literal = re.match(r"[a-z]+(?![?*{])", source) if "(?P<s>" in source else None
+    if not literal or "|" in source[:literal.end() + 1]:
+        return source
+    word = literal.group()
+    pivot = max(range(len(word)), key=lambda at: _LETTERS_BY_FREQUENCY.find(word[at]))
+    return source if pivot == 0 else f"{word[pivot:]}(?<={word}){source[literal.end():]}"
 
 
 def _closing(regex: str, at: int) -> int:
@@ -556,7 +580,7 @@ def _atom(regex: str, at: int) -> tuple[list[str], int] | None:
 def _leading_literals(regex: str) -> tuple[str, ...]:
     """The plain starts one of which every match of `regex` has ("" when it may start otherwise):
     literal characters, escaped punctuation, small classes (`[ks]`, `[0-2]`) and groups of plain
-    alternatives (`(?:ck|cs)`) expand; a leading lookbehind is skipped."""
+    alternatives (`(?:ck|cs)`) expand; lookbehinds are skipped."""
     depth, escaped, in_class = 0, False, False
     for char in regex:  # a top-level alternative means no single required start
         if escaped:
@@ -573,9 +597,11 @@ def _leading_literals(regex: str) -> tuple[str, ...]:
             depth -= 1
         elif char == "|" and depth == 0:
             return ("",)
-    at = _closing(regex, 0) + 1 if regex.startswith(("(?<!", "(?<=")) else 0
-    prefixes = [""]
+    at, prefixes = 0, [""]
     while at < len(regex):
+        if regex.startswith(("(?<!", "(?<="), at):  # a lookbehind matches no characters
+            at = _closing(regex, at) + 1
+            continue
         atom = _atom(regex, at)
         if atom is None or regex[atom[1]:atom[1] + 1] in ("?", "*", "{") or len(prefixes) * len(atom[0]) > 24:
             break  # not plain, optional, or too many starts to be worth checking
@@ -599,11 +625,15 @@ _VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""
 # The operators that assign a value to a name: `=`, `:`, `=>`, Makefile `:=` `::=` `:::=` `?=` `+=`, PHP
 # `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
 # `<name>` with the value on its own line, and a prose name before a `quoted` value.
-_ASSIGNED = (r"""[a-z0-9_.-]{0,40}(?: [a-z][a-z0-9_.-]{0,15}){0,2}["'`\]*]{0,3}"""
+# Each word of the name is taken whole, never given back a letter at a time (`(?=(?P<x>…))(?P=x)`,
+# an atomic group `re` has from 3.11 on): a keyword in prose then fails after a few tries, not a hundred.
+_ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]{0,15}))(?P=w)){0,2}["'`\]*]{0,3}"""
              r"""(?:[ \t]*:?[ \t]+&?(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|"""
              r"""(?<=["'`])[ \t]{0,3},|"""
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
+# `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.
+_USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])", r"--user[ =](?<![\w-]--user[ =])")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
 _SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
@@ -774,56 +804,63 @@ _RULES: tuple[_Rule, ...] = (
           + _KEY_BODY + r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:\s|\\n){1,4}[A-Za-z0-9+/=]{16,}"
           r"(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]{16,}){0,400})", _private_key_ok, placeholders=False),
     *(_rule(rule_id, description, regex + r"(?![\w-])", _entropy_over(3.2),
-            detail=_github_detail if rule_id == "github-token" else None)
+            detail=_github_detail if rule_id == "github-token" else None, in_runs=True)
       for rule_id, description, regex in _PREFIXED_TOKENS),
-    _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8)),
+    _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8),
+          in_runs=True),
     _rule("aws-secret-access-key", "AWS secret access key", tuple(
         k + r"(?:" + _OP + r")?(?P<s>[a-z0-9/+]{40})(?![a-z0-9/+=])" for k in (
             r"secret[ _-]?access[ _-]?key", r"aws_?secret(?:_?key)?",
             r"a(?:ki|si)a[a-z0-9]{16}[\"'`]?[\s,;:|]{1,5}[\"'`]?")), _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
-          r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4)),
+          r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
+          in_runs=True),
     _rule("azure-ad-client-secret", "Azure AD (Entra ID) client secret",
-          r"(?<![\w~.-])[\w~.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])", _entropy_over(3.5), anchor=r"Q~", reach=40),
+          r"(?<![\w~.-])[\w~.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])", _entropy_over(3.5), anchor=r"Q~", reach=40,
+          in_runs=True),
     _rule("huggingface-token", "Hugging Face access token", r"hf_[A-Za-z0-9]{34,40}" + _END,
-          lambda s, b: _entropy(s) > 3.8 and not _identifier_like(s[3:], 0.8)),
+          lambda s, b: _entropy(s) > 3.8 and not _identifier_like(s[3:], 0.8), in_runs=True),
     _rule("cohere-api-key", "Cohere API key (named in context)",
           r"co(?:here)?_?api_?key" + _OP + r"(?P<s>[a-z0-9]{40})(?![a-z0-9])", _random_value, lower=True),
     _rule("mistral-api-key", "Mistral API key (named in context)",
           r"mistral[\w.-]{0,20}?(?:key|token)" + _OP + r"(?P<s>[a-z0-9]{32})(?![a-z0-9])", _random_value, lower=True),
     _rule("slack-token", "Slack token", (r"xox(?:[abeoprs]|e\.xox[bp])-[0-9A-Za-z-]{20,255}" + _END,
                                          r"xapp-[0-9A-Za-z-]{20,255}" + _END),
-          lambda s, b: _digits(s) >= 8 and _entropy(s) > 3),
+          lambda s, b: _digits(s) >= 8 and _entropy(s) > 3, in_runs=True),
     _rule("slack-webhook", "Slack incoming webhook URL",
-          r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5)),
+          r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5), in_runs=True),
     _rule("stripe-secret-key", "Stripe secret or restricted key", r"(?<![\w-])[sr]k_(?:live|test)_[0-9A-Za-z]"
-          r"{20,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test)_", reach=260),
+          r"{20,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test)_", reach=260, in_runs=True),
     _rule("twilio-auth-token", "Twilio auth token", (r"auth_?token" + _OP + r"(?P<s>[0-9a-f]{32})(?![0-9a-z])",
           r"ac[0-9a-f]{32}(?::|[\"'`]?[ \t]{0,3},[ \t]{0,3}[\"'`])(?P<s>[0-9a-f]{32})(?![0-9a-z])"),
           _twilio_ok, lower=True),
     _rule("mailchimp-api-key", "Mailchimp API key", r"(?<![\w-])[0-9a-f]{32}-us[0-9]{1,2}(?![\w-])",
-          _entropy_over(3.2), anchor=r"-us[0-9]", reach=40),
+          _entropy_over(3.2), anchor=r"-us[0-9]", reach=40, in_runs=True),
     _rule("azure-sas-token", "Azure shared access signature", r"[?&]sig=(?P<s>[\w%+/]{40,120}(?:%3D|=){0,2})",
-          lambda s, b: "sv=" in b and _entropy(s) > 3.5),
+          lambda s, b: "sv=" in b and _entropy(s) > 3.5, in_runs=True),
     _rule("telegram-bot-token", "Telegram bot token",  # also in its documented URL form .../bot<token>/
           r"(?:(?<=/bot)|(?<!\w))[0-9]{8,10}:AA[\w-]{33}(?![\w-])", _entropy_over(3.5), anchor=r":AA", reach=50,
-          glued=True),
+          glued=True, in_runs=True),
     _rule("discord-bot-token", "Discord bot token", r"(?<![\w-])[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,38}(?![\w-])",
-          _discord_ok, anchor=r"\.[\w-]{6}\.", reach=40),
-    _rule("jwt", "JSON Web Token", r"eyJ[\w-]{8,2000}\.[\w-]{8,8000}\.(?:[\w-]{16,2000})?(?![\w-])", _jwt_ok),
+          _discord_ok, anchor=r"\.[\w-]{6}\.", reach=40, in_runs=True),
+    _rule("jwt", "JSON Web Token", r"eyJ[\w-]{8,2000}\.[\w-]{8,8000}\.(?:[\w-]{16,2000})?(?![\w-])", _jwt_ok,
+          in_runs=True),
     _rule("twitter-bearer-token", "X (Twitter) app bearer token",
-          r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130),
+          r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130,
+          in_runs=True),
     _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
-          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"\|", reach=40),
+          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"[0-9]\|[0-9a-f]", reach=40,
+          in_runs=True),
     _rule("maxmind-license-key", "MaxMind license key", r"(?<![\w-])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk(?![\w-])",
-          _entropy_over(3.5), anchor=r"_mmk", reach=40),
+          _entropy_over(3.5), anchor=r"_mmk", reach=40, in_runs=True),
     _rule("dropbox-token", "Dropbox long-lived access token", r"(?<![\w-])[a-z0-9]{11}AAAAAAAAAA[\w-]{43}(?![\w-])",
-          _entropy_over(3.5), anchor="A" * 10, reach=60),
+          _entropy_over(3.5), anchor="A" * 10, reach=60, in_runs=True),
     _rule("teams-webhook", "Microsoft Teams incoming webhook URL",
           r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9a-f]{32}/"
-          r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330),
+          r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330,
+          in_runs=True),
     _rule("terraform-token", "Terraform Cloud / HCP API token", r"(?<![\w-])[A-Za-z0-9]{14}\.atlasv1\.[\w-]{60,70}"
-          r"(?![\w-])", _entropy_over(3.5), anchor=r"\.atlasv1\.", reach=90),
+          r"(?![\w-])", _entropy_over(3.5), anchor=r"\.atlasv1\.", reach=90, in_runs=True),
     _rule("url-credentials", "Password in a URL", r"://[^\s/:@'\"<>`]{0,64}:(?P<s>[^\s/@'\"<>`]{1,128})@"
           r"(?=[\w\[.-])(?!(?:[\w-]+\.)*example\.(?:com|org|net)\b)", _url_password_ok),
     _rule("authorization-header", "Credential in an Authorization header", (
@@ -832,10 +869,10 @@ _RULES: tuple[_Rule, ...] = (
         r"basic\s+(?P<s>[\w+/=]{12,2048})"),
           _header_ok, lower=True),
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
-          r"(?<![\w-])-(?:u|-user)[ =][\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])",
+          tuple(flag + r"[\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])" for flag in _USER_FLAGS),
           _cli_password_ok),
     _rule("cli-user-password", "API key as the user name on a command line (-u key:)",
-          r"(?<![\w-])-(?:u|-user)[ =][\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)",
+          tuple(flag + r"[\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)" for flag in _USER_FLAGS),
           lambda secret, before: _looks_random(secret, min_len=12)),
     _rule("cli-password", "Password on a registry login command line (-p)", tuple(
         tool + r"[ \t]+login(?:[ \t]{1,4}[^\s;&|]{1,60}){0,6}?[ \t]{1,4}-p[ \t]+[\"']?"
@@ -853,7 +890,7 @@ _RULES: tuple[_Rule, ...] = (
         r"name:[ \t]*[\"']?[\w.-]{1,60}[\"']?[ \t]*\r?\n[ \t-]*value:[ \t]*" + _VALUE),  # Kubernetes env
           _assignment_ok, lower=True),
     _rule("generic-high-entropy", "High-entropy string (possible secret)", r"[A-Za-z0-9_+/-]{32,}={0,2}",
-          _generic_ok),
+          _generic_ok, in_runs=True),
 )
 _GENERIC, _MUTED = "generic-high-entropy", ""
 _GUESSES = frozenset({_GENERIC, "secret-assignment"})  # rules that judge by look and name, not by format
@@ -880,27 +917,165 @@ class _Hit:
     description: str
 
 
-@cache
-def _ignorecase(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
-
-
-def _matches(rule: _Rule, subject: str, folded: bool) -> Iterator[re.Match[str]]:
-    for pattern in rule.patterns:
-        pattern = _ignorecase(pattern) if folded else pattern
-        if rule.anchor is None:
+def _matches(rule: _Rule, subject: str, holds: Callable[[str], bool], folded: bool = False
+             ) -> Iterator[re.Match[str]]:
+    """Each of the rule's patterns whose hints `holds` finds in `subject`, and its matches there (case-
+    insensitive when `folded`). With an anchor: a search around each anchor hit, past the last match."""
+    flags = re.IGNORECASE if folded else 0
+    for source, hints in zip(rule.sources, rule.hints):
+        if hints and len(subject) <= _GATED_UP_TO and not any(map(holds, hints)):
+            continue
+        pattern = _compiled(source, flags)
+        if rule.anchor_source is None:
             yield from pattern.finditer(subject)
             continue
-        anchor, done = _ignorecase(rule.anchor) if folded else rule.anchor, 0
-        for hit in anchor.finditer(subject):
+        done = 0
+        for hit in _compiled(rule.anchor_source, flags).finditer(subject):
             found = hit.start() >= done and pattern.search(
                 subject, max(done, hit.start() - rule.reach), hit.end() + rule.reach)
+            found = found and pattern.match(subject, found.start())  # as if the window did not cut the text
             if found:
                 done = found.end()
                 yield found
 
 
-_GATED_UP_TO = 1 << 16  # longer texts run every rule: checking hints would cost more than it saves
+_GATED_UP_TO = 1 << 16  # in longer texts a search for every hint costs more than the patterns it saves
+
+
+def _holds_in(lowered: str) -> Callable[[str], bool]:
+    """Whether a hint is in the text (`lowered`), each looked for once: patterns share hints."""
+    present: dict[str, bool] = {}
+
+    def holds(hint: str) -> bool:
+        if hint not in present:
+            present[hint] = hint in lowered
+        return present[hint]
+    return holds
+
+
+# ---------------------------------------------------------------------------- token runs
+
+# Most rules look for tokens: they match only run characters, and at least _RUN_MIN of them. Prose
+# has few such runs, so those rules (`in_runs`) search only the runs, joined into one string by
+# newlines (no run character), and only from where one of the literals they start with is found
+# there: one regex finds every such literal, instead of a search of the whole text per rule.
+_RUN_CHARS = string.ascii_letters + string.digits + "_-.+/=~$!|:%?&@"
+_RUN_MIN = 16
+_RUN_CLASSES = bytes(97 if chr(byte) in _RUN_CHARS else 32 for byte in range(256))  # b"a": a run character
+
+
+@cache
+def _long_run() -> re.Pattern[bytes]:
+    return re.compile(b"a" * _RUN_MIN + b"a*")  # a literal start: `re` finds it at str.find speed
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """A text's runs of at least _RUN_MIN run characters, joined by newlines."""
+    joined: str
+    starts: list[int]   # where each run starts in `joined`
+    origins: list[int]  # and in the text
+
+    def origin(self, at: int) -> int:
+        """Where `joined[at]` is in the text."""
+        run = bisect_right(self.starts, at) - 1
+        return self.origins[run] + at - self.starts[run]
+
+
+def _runs(text: str) -> _Runs:
+    classes = text.encode("ascii", "replace").translate(_RUN_CLASSES)  # a byte per character: same offsets
+    spans = [found.span() for found in _long_run().finditer(classes)]
+    starts = list(accumulate((end - start + 1 for start, end in spans[:-1]), initial=0))
+    return _Runs("\n".join(text[start:end] for start, end in spans), starts, [start for start, _ in spans])
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    priority: int
+    rule: _Rule
+    source: int  # which of the rule's patterns
+
+
+def _trie(literals: Iterable[str]) -> str:
+    """A regex for the longest of `literals` that starts here, as a trie: `re` tries alternatives
+    one by one, and a trie rejects a place after a comparison or two."""
+    root: dict[str, Any] = {}
+    for literal in literals:
+        node = root
+        for char in literal:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def branches(node: dict[str, Any]) -> str:
+        options = [re.escape(char) + branches(child) for char, child in sorted(node.items()) if char]
+        body = options[0] if len(options) == 1 else f"(?:{'|'.join(options)})" if options else ""
+        return f"(?:{body})?" if body and "" in node else body
+    return branches(root) or "(?!)"  # no literals: a regex that matches nowhere
+
+
+@cache
+def _run_rules() -> tuple[re.Pattern[str], dict[str, list[_Trigger]], list[tuple[int, _Rule]]]:
+    """The run rules found from where they start, at a word start (the secret is the whole match and
+    may not follow a letter, digit or _): a regex for every literal they start with (group 1: the
+    longest literal there) and, for each literal, the patterns it may start. The other run rules
+    (anchors, secrets after a literal, no literal start) search all the runs."""
+    by_literal: dict[str, list[_Trigger]] = {}
+    searched = []
+    for priority, rule in enumerate(_RULES):
+        if not rule.in_runs:
+            continue
+        literals = [_leading_literals(source) for source in rule.sources]
+        if rule.anchor_source or rule.glued or any("" in starts for starts in literals) or any(
+                "(?P<" in source for source in rule.sources):
+            searched.append((priority, rule))
+            continue
+        for source, starts in enumerate(literals):
+            for literal in starts:
+                by_literal.setdefault(literal, []).append(_Trigger(priority, rule, source))
+    triggers = {longest: [t for size in range(1, len(longest) + 1) for t in by_literal.get(longest[:size], ())]
+                for longest in by_literal}  # a literal starts every pattern its prefixes start
+    return re.compile(f"(?<![A-Za-z0-9_])(?=({_trie(by_literal)}))", re.ASCII), triggers, searched
+
+
+def _run_matches(runs: _Runs) -> Iterator[tuple[int, _Rule, re.Match[str]]]:
+    """The run rules' matches in the joined runs, as `_matches` finds them in the whole text (a
+    pattern is tried from each of its literals found, past where its last match ended)."""
+    if not runs.joined:
+        return
+    finder, triggers, searched = _run_rules()
+    done: dict[tuple[int, int], int] = {}
+    for found in finder.finditer(runs.joined):
+        at = found.start()
+        for trigger in triggers[found.group(1)]:
+            key = (trigger.priority, trigger.source)
+            if at >= done.get(key, 0):
+                match = _compiled(trigger.rule.sources[trigger.source]).match(runs.joined, at)
+                if match:
+                    done[key] = match.end()
+                    yield trigger.priority, trigger.rule, match
+    holds = _holds_in(runs.joined.lower())
+    for priority, rule in searched:
+        for match in _matches(rule, runs.joined, holds):
+            yield priority, rule, match
+
+
+def _secret_span(match: re.Match[str]) -> tuple[int, int]:
+    return match.span("s") if "s" in match.re.groupindex else match.span()
+
+
+def _rule_matches(text: str, lowered: str, runs: _Runs) -> Iterator[tuple[int, _Rule, int, int]]:
+    """Each rule's matches in `text`: its priority, and where the secret starts and ends."""
+    aligned = len(lowered) == len(text)  # lower() never shrinks a character: same length, same offsets
+    holds = _holds_in(lowered)
+    for priority, rule in enumerate(_RULES):
+        if not rule.in_runs:
+            subject = lowered if rule.lower and aligned else text
+            for match in _matches(rule, subject, holds, folded=rule.lower and not aligned):
+                yield (priority, rule, *_secret_span(match))
+    for priority, rule, match in _run_matches(runs):
+        shift = runs.origin(match.start()) - match.start()
+        start, end = _secret_span(match)
+        yield priority, rule, start + shift, end + shift
 
 
 def _spans(pattern: _Lazy, text: str, hint: str) -> list[tuple[int, int]]:
@@ -919,55 +1094,50 @@ def _in_blob(text: str, start: int, end: int) -> bool:
 
 def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> list[_Hit]:
     lowered = text.lower()
-    aligned = len(lowered) == len(text)  # lower() never shrinks a character: same length, same offsets
     public = _spans(_PUBLIC_BLOCK, text, "BEGIN") + _spans(_FORM_TOKEN, lowered, "<")
     inert = _spans(_SOPS, text, "ENC[")
-    gated = len(text) <= _GATED_UP_TO
+    runs = _runs(text)
     hits: list[_Hit] = []
-    for priority, rule in enumerate(_RULES):
-        if gated and rule.hints and not any(map(lowered.__contains__, rule.hints)):
+    for priority, rule, start, end in _rule_matches(text, lowered, runs):
+        glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
+        if start == end or (glued and not rule.glued):
             continue
-        subject = lowered if rule.lower and aligned else text
-        for match in _matches(rule, subject, folded=rule.lower and not aligned):
-            start, end = match.span("s") if "s" in match.re.groupindex else match.span()
-            glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
-            if start == end or (glued and not rule.glued):
-                continue
-            secret, before = text[start:end], text[max(0, start - 400):start]
-            if rule.validate and not rule.validate(secret, before):
-                continue
-            if (rule.placeholders and _is_placeholder(secret)) or any(a <= start < b for a, b in inert):
-                hits.append(_Hit(start, end, priority, _MUTED, ""))  # claims its span: no generic re-report
-            elif not ((rule.id in _GUESSES and any(a <= start < b for a, b in public))
-                      or (rule.id == _GENERIC and _in_blob(text, start, end))):
-                detail = rule.detail(secret) if rule.detail else ""
-                hits.append(_Hit(start, end, priority, rule.id, rule.description + detail))
+        secret, before = text[start:end], text[max(0, start - 400):start]
+        if rule.validate and not rule.validate(secret, before):
+            continue
+        if (rule.placeholders and _is_placeholder(secret)) or any(a <= start < b for a, b in inert):
+            hits.append(_Hit(start, end, priority, _MUTED, ""))  # claims its span: no generic re-report
+        elif not ((rule.id in _GUESSES and any(a <= start < b for a, b in public))
+                  or (rule.id == _GENERIC and _in_blob(text, start, end))):
+            detail = rule.detail(secret) if rule.detail else ""
+            hits.append(_Hit(start, end, priority, rule.id, rule.description + detail))
     if depth < _DECODE_DEPTH:
-        hits += _encoded_hits(text, depth, [_DECODE_BUDGET] if budget is None else budget)
+        hits += _encoded_hits(text, runs, depth, [_DECODE_BUDGET] if budget is None else budget)
     return hits
 
 
 _DECODE_DEPTH, _DECODE_BUDGET = 2, 1 << 20  # base64 in base64 (a Kubernetes Secret of a base64 key); 1 MB
-_BASE64_RUN = _Lazy(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")
+_BASE64_RUN = _Lazy(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")  # run characters only: found in runs
 _BASE64_NEXT_LINE = _Lazy(r"\r?\n[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*(?=\r?\n|$)")
 
 
-def _encoded_hits(text: str, depth: int, budget: list[int]) -> list[_Hit]:
+def _encoded_hits(text: str, runs: _Runs, depth: int, budget: list[int]) -> list[_Hit]:
     """Secrets inside base64 that decodes to text (a base64 JWT, `base64 ~/.ssh/id_ed25519` on one line
     or wrapped, a Kubernetes Secret's `data:`): each found is reported on the base64 that holds it."""
     hits: list[_Hit] = []
     done = 0
-    for run in _BASE64_RUN.finditer(text):
-        if run.start() < done or budget[0] <= 0:
+    for run in _BASE64_RUN.finditer(runs.joined):
+        start = runs.origin(run.start())
+        if start < done or budget[0] <= 0:
             continue
-        end, parts = run.end(), [run.group()]
+        end, parts = start + len(run.group()), [run.group()]
         while len(parts[-1]) >= 60 and not parts[-1].endswith("="):  # a wrapped blob: take its next lines
             line = _BASE64_NEXT_LINE.match(text, end)
             if not line:
                 break
             parts.append(line.group(1))
             end = line.end()
-        budget[0] -= end - run.start()
+        budget[0] -= end - start
         decoded = _decoded_text("".join(parts))
         if decoded is None or len(decoded) < 12:
             continue
@@ -975,7 +1145,7 @@ def _encoded_hits(text: str, depth: int, budget: list[int]) -> list[_Hit]:
         inner = [h for h in _without_overlaps(_candidates(decoded, depth + 1, budget)) if h.rule != _MUTED]
         if inner:
             best = min(inner, key=lambda h: h.priority)
-            hits.append(_Hit(run.start(), end, best.priority, best.rule, best.description + " (base64-encoded)"))
+            hits.append(_Hit(start, end, best.priority, best.rule, best.description + " (base64-encoded)"))
     return hits
 
 
