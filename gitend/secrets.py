@@ -236,9 +236,14 @@ _FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|sv
 _REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
 
 
+_NEXT_NAME = _Lazy(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+=")
+
+
 def _not_a_credential(value: str) -> bool:
-    """Build coordinates, file names, and regular expressions (a token's pattern is no token)."""
-    return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value))
+    """Build coordinates, file names, regular expressions (a token's pattern is no token), and the
+    next assignment's name (`"password", "DB_PASSWORD=…"`)."""
+    return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value)
+                or _NEXT_NAME.fullmatch(value))
 
 
 def _b64decode(value: str) -> bytes | None:
@@ -620,8 +625,10 @@ _END = r"(?![A-Za-z0-9_])"
 _OP = r"""[\w."'`\]*-]{0,6}[ \t]{0,3}(?:=>|:=|=|:|,)[ \t]{0,3}\**["'`]?"""  # name tail, operator, quote
 _KEY_BODY = r"(?:[^-\\]|\\[^-]|-(?!----)){0,20000}?"  # stops before any `-----`
 # A literal value: it ends at a backslash too, so a value followed by an escaped `\n` in a JSON string
-# ("X_TOKEN=abc\nNEXT=1") is not read together with what follows.
-_VALUE = r"""(?:[bru]?["'`])?(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])"""
+# ("X_TOKEN=abc\nNEXT=1") is not read together with what follows. Only one that may pass _assignment_ok:
+# 12 characters, or one that is no letter (prose, "the token is stored …", stops here).
+_VALUE = (r"""(?:[bru]?["'`])?(?=[^\s"'`,;<|\\]{12}|[^\s"'`,;<|\\]{0,11}[^A-Za-z_.\-\s"'`,;<|\\])"""
+          r"""(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""")
 # The operators that assign a value to a name: `=`, `:`, `=>`, Makefile `:=` `::=` `:::=` `?=` `+=`, PHP
 # `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
 # `<name>` with the value on its own line, and a prose name before a `quoted` value.
