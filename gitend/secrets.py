@@ -461,6 +461,8 @@ _CODE_NAME = _Lazy(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\
 
 def _generic_ok(token: str, before: str) -> bool:
     core = token.rstrip("=")
+    if "+" in core or "/" in core:
+        return False  # a path, or base64 of binary data (images, certificates); tokens are base62 or base64url
     if (not 32 <= len(core) <= 256 or _NOT_SECRET_SHAPES.fullmatch(core) or _digits(core) < 2
             or core.islower() or core.isupper()):
         return False
@@ -474,8 +476,6 @@ def _generic_ok(token: str, before: str) -> bool:
     if len(parts) > 1 and all((len(p) <= 10 and _digits(p) <= 2) or _identifier_like(p)
                               or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", p) for p in parts):
         return False  # paths and names built from words, ids and hashes: NODE_SEA_FUSE_<hex>
-    if "+" in core or "/" in core:
-        return False  # base64 of binary data (images, certificates, bundles); tokens are base62 or base64url
     name = _name_before(before)
     if name and _is_public_name(name):
         return False  # next_page_token: …, request_id: …
@@ -626,9 +626,10 @@ _OP = r"""[\w."'`\]*-]{0,6}[ \t]{0,3}(?:=>|:=|=|:|,)[ \t]{0,3}\**["'`]?"""  # na
 _KEY_BODY = r"(?:[^-\\]|\\[^-]|-(?!----)){0,20000}?"  # stops before any `-----`
 # A literal value: it ends at a backslash too, so a value followed by an escaped `\n` in a JSON string
 # ("X_TOKEN=abc\nNEXT=1") is not read together with what follows. Only one that may pass _assignment_ok:
-# 12 characters, or one that is no letter (prose, "the token is stored …", stops here).
-_VALUE = (r"""(?:[bru]?["'`])?(?=[^\s"'`,;<|\\]{12}|[^\s"'`,;<|\\]{0,11}[^A-Za-z_.\-\s"'`,;<|\\])"""
-          r"""(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""")
+# 12 characters, or 6 with one that is no letter (prose, "the token is stored …", stops here).
+_VALUE_CHAR = r"""[^\s"'`,;<|\\]"""
+_VALUE = (r"""(?:[bru]?["'`])?""" + f"(?={_VALUE_CHAR}{{6}})(?={_VALUE_CHAR}{{12}}|{_VALUE_CHAR}{{0,11}}"
+          + r"""[^A-Za-z_.\-\s"'`,;<|\\])(?P<s>[^\s"'`,;<|\\]{0,199}[^\s"'`,;:)\]}>*<|\\])""")
 # The operators that assign a value to a name: `=`, `:`, `=>`, Makefile `:=` `::=` `:::=` `?=` `+=`, PHP
 # `.=`, `"NAME", "value"` (setProperty, os.Setenv, define), `NAME is`/`NAME to`, Go/TS `NAME string =`,
 # `<name>` with the value on its own line, and a prose name before a `quoted` value.
@@ -818,7 +819,8 @@ _RULES: tuple[_Rule, ...] = (
     _rule("aws-secret-access-key", "AWS secret access key", tuple(
         k + r"(?:" + _OP + r")?(?P<s>[a-z0-9/+]{40})(?![a-z0-9/+=])" for k in (
             r"secret[ _-]?access[ _-]?key", r"aws_?secret(?:_?key)?",
-            r"a(?:ki|si)a[a-z0-9]{16}[\"'`]?[\s,;:|]{1,5}[\"'`]?")), _entropy_over(3.8), lower=True),
+            *(kind + r"[a-z0-9]{16}[\"'`]?[\s,;:|]{1,5}[\"'`]?" for kind in ("akia", "asia")))),
+          _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
           r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
           in_runs=True),
@@ -1125,6 +1127,7 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
 
 _DECODE_DEPTH, _DECODE_BUDGET = 2, 1 << 20  # base64 in base64 (a Kubernetes Secret of a base64 key); 1 MB
 _BASE64_RUN = _Lazy(r"(?<![\w+/-])[A-Za-z0-9+/]{24,}={0,2}(?![\w+/=-])")  # run characters only: found in runs
+_HEXADECIMAL = _Lazy(r"[0-9a-fA-F]+={0,2}")
 _BASE64_NEXT_LINE = _Lazy(r"\r?\n[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*(?=\r?\n|$)")
 
 
@@ -1135,8 +1138,8 @@ def _encoded_hits(text: str, runs: _Runs, depth: int, budget: list[int]) -> list
     done = 0
     for run in _BASE64_RUN.finditer(runs.joined):
         start = runs.origin(run.start())
-        if start < done or budget[0] <= 0:
-            continue
+        if start < done or budget[0] <= 0 or _HEXADECIMAL.fullmatch(run.group()):
+            continue  # a hash: base64 of text is all hex digits only once in 10^12 at this length
         end, parts = start + len(run.group()), [run.group()]
         while len(parts[-1]) >= 60 and not parts[-1].endswith("="):  # a wrapped blob: take its next lines
             line = _BASE64_NEXT_LINE.match(text, end)
