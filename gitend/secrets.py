@@ -4,14 +4,18 @@ The rules are written from the providers' documented token formats (prefixes, le
 checksums), plus a few generic rules. Everything is offline: no secret is ever sent anywhere to be
 "verified".
 
-How a scan works: each rule's regexes run over the whole text. They start with a literal prefix,
-which Python's `re` finds at `str.find` speed; keyword rules run against `text.lower()` to get that
-speed case-insensitively. Each candidate must pass its rule's validator and the placeholder filter.
-Where candidates overlap, the rule that comes first in `_RULES` wins (provider rules before generic).
-A short text runs only the rules whose required literal start (`Rule.hints`) it contains. Base64 that
-decodes to text is decoded (twice at most, 1 MB in all) and scanned; a secret found inside is
-reported on the base64 that holds it. Recall and false alarms are measured on the corpus in
-tests/data/secrets/ (`python -m tests.data.secrets.report`).
+How a scan works: most rules look for tokens, which are made of run characters (letters, digits
+and `_-.+/=~$!|:%?&@`) only; prose has few runs of 16 or more of them. Those rules (`in_runs`, proved
+by tests/test_scan_runs.py) search only the runs, joined into one string, and the ones that start with
+a literal are tried only where one regex, a trie of all those literals, finds one. The other rules
+(keyword assignments, headers, command lines, key blocks) search the whole text; keyword rules run
+against `text.lower()` at literal-prefix speed, from their literal's rarest letter (`_pivoted`); in
+a short text, a pattern runs only if the text holds a literal it starts with (`Rule.hints`). Each
+candidate must pass its rule's validator and the placeholder filter. Where candidates overlap, the
+rule that comes first in `_RULES` wins (provider rules before generic). Base64 that decodes to text
+is decoded (twice at most, 1 MB in all) and scanned; a secret found inside is reported on the base64
+that holds it. Recall and false alarms are measured on the corpus in tests/data/secrets/
+(`python -m tests.data.secrets.report`), speed by bench/scan_speed.py.
 """
 from __future__ import annotations
 
@@ -512,9 +516,10 @@ class _Rule:
 
     def _hints(self, source: str) -> tuple[str, ...]:
         for regex in (self.anchor_source, source):
-            literals = _leading_literals(regex) if regex else ("",)
-            if all(literals):
-                return tuple(dict.fromkeys(literal.lower() for literal in literals))
+            literals = [literal.lower() for literal in (_leading_literals(regex) if regex else ("",))]
+            shared = os.path.commonprefix(literals)  # noqa: RUF071 (characters are what they share)
+            if all(literals):  # `--pass`, `--token`, …: one search for `--` costs less than one for each
+                return (shared,) if len(shared) >= 2 else tuple(dict.fromkeys(literals))
         return ()
 
 
@@ -964,10 +969,8 @@ def _holds_in(lowered: str) -> Callable[[str], bool]:
 
 # ---------------------------------------------------------------------------- token runs
 
-# Most rules look for tokens: they match only run characters, and at least _RUN_MIN of them. Prose
-# has few such runs, so those rules (`in_runs`) search only the runs, joined into one string by
-# newlines (no run character), and only from where one of the literals they start with is found
-# there: one regex finds every such literal, instead of a search of the whole text per rule.
+# A rule `in_runs` matches only run characters, at least _RUN_MIN of them: each match lies inside one
+# run, so searching the runs joined by newlines (no run character) finds the same matches.
 _RUN_CHARS = string.ascii_letters + string.digits + "_-.+/=~$!|:%?&@"
 _RUN_MIN = 16
 _RUN_CLASSES = bytes(97 if chr(byte) in _RUN_CHARS else 32 for byte in range(256))  # b"a": a run character

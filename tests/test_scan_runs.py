@@ -7,10 +7,13 @@ is checked here against its definition and, on real and generated texts, against
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import string
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,13 +23,9 @@ from gitend import secrets
 from gitend.secrets import scan_text
 from tests.data.secrets.corpus import lookalikes, positives
 
-try:  # what `re` parses a pattern into: to prove which characters it can match
-    from re import _constants as ops
-    from re import _parser as parser
-except ImportError:  # Python 3.10
-    import sre_constants as ops  # type: ignore[no-redef]
-    import sre_parse as parser  # type: ignore[no-redef]
-
+# What `re` parses a pattern into, to prove which characters it can match (sre_parse before 3.11).
+parser: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
+ops: Any = importlib.import_module("re._constants" if sys.version_info >= (3, 11) else "sre_constants")
 WORD = set(string.ascii_letters + string.digits + "_")
 
 
@@ -35,14 +34,14 @@ def no_extra_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secrets, "USE_EXTRA_ENGINE", False)
 
 
-def characters(items: parser.SubPattern | list[tuple[object, object]]) -> set[str] | None:
+def characters(items: Any) -> set[str] | None:
     """Every character the parsed pattern (lookarounds included) can match; None: any at all."""
     found: set[str] = set()
     for op, arg in items:
         if op is ops.LITERAL:
-            found.add(chr(arg))  # type: ignore[arg-type]
+            found.add(chr(arg))
         elif op is ops.IN:
-            for kind, value in arg:  # type: ignore[attr-defined]
+            for kind, value in arg:
                 if kind is ops.LITERAL:
                     found.add(chr(value))
                 elif kind is ops.RANGE:
@@ -52,7 +51,7 @@ def characters(items: parser.SubPattern | list[tuple[object, object]]) -> set[st
                 else:
                     return None  # negated class, \s, …
         elif op in (ops.MAX_REPEAT, ops.MIN_REPEAT, ops.SUBPATTERN, ops.ASSERT, ops.ASSERT_NOT, ops.BRANCH):
-            parts = arg[1] if op is ops.BRANCH else [arg[-1]]  # type: ignore[index]
+            parts = arg[1] if op is ops.BRANCH else [arg[-1]]
             for part in parts:
                 inner = characters(part)
                 if inner is None:
