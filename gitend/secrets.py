@@ -346,6 +346,12 @@ def _entropy_over(minimum: float) -> Validator:
     return lambda secret, before: _entropy(secret) > minimum
 
 
+def _prefixed_token_ok(token: str, before: str) -> bool:
+    """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
+    start like a token (pina_colada_recipe_for_the_summer_party)."""
+    return _entropy(token) > 3.2 and not _words_and_numbers(token)
+
+
 def _random_value(secret: str, before: str) -> bool:
     return _looks_random(secret)
 
@@ -807,6 +813,18 @@ _PREFIXED_TOKENS = (
     ("dropbox-token", "Dropbox access token", r"sl\.[\w-]{130,200}"),
     ("braintree-token", "PayPal Braintree access token", r"access_token\$(?:production|sandbox)\$\w{16}\$[0-9a-f]{32}"),
     ("discord-webhook", "Discord webhook URL", r"discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[\w-]{60,80}"),
+    # tskey-<type>-<key id>CNTRL-<secret> (tailscale.com/kb/1277/key-prefixes)
+    ("tailscale-key", "Tailscale API, auth, OAuth client, SCIM or webhook key",
+     r"tskey-(?:api|auth|client|scim|webhook)-[\w-]{20,100}"),
+    # Docker Engine API: SWMTKN-1-<CA digest, 50 base36>-<secret, 25 base36>; SWMKEY-1-<32 bytes, raw base64>
+    ("docker-swarm-token", "Docker swarm join token", r"SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}"),
+    ("docker-swarm-token", "Docker swarm unlock key", r"SWMKEY-1-[A-Za-z0-9+/]{43}"),
+    ("dockerhub-token", "Docker Hub organization access token", r"dckr_oat_[\w-]{27,40}"),
+    ("apify-api-token", "Apify API token", r"apify_api_[A-Za-z0-9]{30,40}"),
+    ("render-api-key", "Render API key", r"rnd_[A-Za-z0-9]{24,40}"),
+    ("deno-deploy-token", "Deno Deploy personal or organization access token", r"dd[po]_[A-Za-z0-9]{30,40}"),
+    ("supabase-secret-key", "Supabase secret API key", r"sb_secret_[\w-]{24,64}"),
+    ("pinterest-token", "Pinterest access or refresh token", r"pin[ar]_[\w-]{40,400}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -816,7 +834,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("private-key", "Private key block", r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:"
           + _KEY_BODY + r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:\s|\\n){1,4}[A-Za-z0-9+/=]{16,}"
           r"(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]{16,}){0,400})", _private_key_ok, placeholders=False),
-    *(_rule(rule_id, description, regex + r"(?![\w-])", _entropy_over(3.2),
+    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok,
             detail=_github_detail if rule_id == "github-token" else None, in_runs=True)
       for rule_id, description, regex in _PREFIXED_TOKENS),
     _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8),

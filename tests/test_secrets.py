@@ -603,3 +603,40 @@ def test_engine7_scan_json_and_doctor_say_which_engine(tmp_path: Path, installed
     expected = ("secret scanner: gitend's rules + betterleaks 9.9 (the gitend[betterleaks] extra)" if installed
                 else "secret scanner: gitend's rules; optional second engine: pip install 'gitend[betterleaks]'")
     assert expected in doctor, doctor
+
+
+# ---------------------------------------------------------------- issue 14 item 5: providers without a rule
+
+_WIDE = random.Random(1405)
+LOWNUM, HEX = string.ascii_lowercase + string.digits, "0123456789abcdef"
+
+
+def wide(alphabet: str, n: int) -> str:
+    return "".join(_WIDE.choice(alphabet) for _ in range(n))
+
+
+@pytest.mark.parametrize("value, rule", [
+    (f"tskey-auth-k{wide(B62, 10)}CNTRL-{wide(B62, 33)}", "tailscale-key"),
+    (f"tskey-api-k{wide(B62, 10)}CNTRL-{wide(B62, 33)}", "tailscale-key"),
+    (f"SWMTKN-1-{wide(LOWNUM, 50)}-{wide(LOWNUM, 25)}", "docker-swarm-token"),
+    ("SWMKEY-1-" + wide(B62 + "+/", 43), "docker-swarm-token"),
+    ("dckr_oat_" + wide(B62 + "_-", 32), "dockerhub-token"),
+    ("apify_api_" + wide(B62, 36), "apify-api-token"),
+    ("rnd_" + wide(B62, 32), "render-api-key"),
+    ("ddp_" + wide(B62, 36), "deno-deploy-token"),
+    ("ddo_" + wide(B62, 36), "deno-deploy-token"),
+    (f"sb_secret_{wide(B62 + '_-', 22)}_{wide(B62, 8)}", "supabase-secret-key"),
+    ("pina_" + wide(B62 + "_-", 120), "pinterest-token"),
+])
+def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
+    """Found by the format alone: in prose, and under a name that says nothing of a secret."""
+    for text in (f"deploy with {value} today", f'settings = {{"service": "{value}"}}'):
+        assert spans_of(text) == [(rule, value)], text
+
+
+@pytest.mark.parametrize("text", [
+    "pina_colada_recipe_for_the_summer_party_with_friends_and_family",  # words, not a token
+    "tskey-auth-short", "SWMTKN-1-abc-def", "rnd_value_generator_v2", "apify_api_client_version",
+])
+def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
+    assert scan_text(f"see {text} here") == []
