@@ -213,7 +213,9 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-_REFERENCE = _Lazy(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
+# `@`, `!`, `&`, `*`, `%` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor,
+# *alias, %VAR%): a Django key may start `@@=` or `!*`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[%@!&*](?=[\w{(])|[({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
                         r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
@@ -825,6 +827,18 @@ _PREFIXED_TOKENS = (
     ("deno-deploy-token", "Deno Deploy personal or organization access token", r"dd[po]_[A-Za-z0-9]{30,40}"),
     ("supabase-secret-key", "Supabase secret API key", r"sb_secret_[\w-]{24,64}"),
     ("pinterest-token", "Pinterest access or refresh token", r"pin[ar]_[\w-]{40,400}"),
+    ("gitlab-token", "GitLab runner registration token", r"GR1348941[\w-]{20,64}"),
+    # Grafana's legacy API keys are base64 JSON that opens with {"k":" (eyJrIjoi)
+    ("grafana-token", "Grafana legacy API key", r"eyJrIjoi[A-Za-z0-9+/]{40,400}={0,2}"),
+    # AstraCS:<client id>:<64 hex>
+    ("astra-db-token", "DataStax Astra DB application token", r"AstraCS:[A-Za-z0-9]{20,100}(?::[a-f0-9]{64})?"),
+    ("polar-token", "Polar personal or organization access token", r"polar_(?:pat|oat)_[\w-]{24,100}"),
+    ("wandb-api-key", "Weights & Biases API key", r"wandb_v1_\w{70,80}"),
+    # Bedrock keys: a long-term one is ABSK + base64("BedrockAPIKey-<id>-at-<account>:<secret>"); a short-term
+    # one, bedrock-api-key- + base64 of a presigned bedrock.amazonaws.com URL
+    ("aws-bedrock-api-key", "Amazon Bedrock long-term API key", r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,400}={0,2}"),
+    ("aws-bedrock-api-key", "Amazon Bedrock short-term API key",
+     r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{100,4000}={0,2}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

@@ -627,6 +627,16 @@ def wide(alphabet: str, n: int) -> str:
     ("ddo_" + wide(B62, 36), "deno-deploy-token"),
     (f"sb_secret_{wide(B62 + '_-', 22)}_{wide(B62, 8)}", "supabase-secret-key"),
     ("pina_" + wide(B62 + "_-", 120), "pinterest-token"),
+    ("GR1348941" + wide(B62 + "_-", 20), "gitlab-token"),
+    (base64.b64encode(f'{{"k":"{wide(B62, 32)}","n":"ci","id":1}}'.encode()).decode(), "grafana-token"),
+    (f"AstraCS:{wide(string.ascii_letters, 24)}:{wide(HEX, 64)}", "astra-db-token"),
+    ("polar_oat_" + wide(B62, 43), "polar-token"),
+    ("wandb_v1_" + wide(B62 + "_", 77), "wandb-api-key"),
+    ("ABSK" + base64.b64encode(f"BedrockAPIKey-{wide(LOWNUM, 4)}-at-{wide('0123456789', 12)}:{wide(B62, 40)}="
+                               .encode()).decode(), "aws-bedrock-api-key"),
+    ("bedrock-api-key-" + base64.b64encode(
+        f"bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Credential={wide(B62, 200)}&Version=1"
+        .encode()).decode(), "aws-bedrock-api-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
@@ -640,3 +650,10 @@ def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rul
 ])
 def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
     assert scan_text(f"see {text} here") == []
+
+
+@pytest.mark.parametrize("key", ["@@=s33x7uuhf(ll%t^em4*0wk%d%5t_@bqij9!m*r8f8b2(=(k", "!*4k#x9z%q2w=e8r+t5y^u1i&o7p"])
+def test_providers5_django_key_starting_with_a_symbol_is_no_reference(key: str) -> None:
+    assert spans_of(f"DJANGO_SECRET_KEY='{key}'") == [("secret-assignment", key)]
+    for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "%API_TOKEN%"):
+        assert scan_text(f"DJANGO_SECRET_KEY={reference}") == [], reference
