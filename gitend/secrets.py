@@ -213,10 +213,11 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-# `@`, `!`, `&`, `*`, `%` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor,
-# *alias, %VAR%): a Django key may start `@@=` or `!*`.
-_REFERENCE = _Lazy(r"ENC\[|\$|[%@!&*](?=[\w{(])|[({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
-                        r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
+# `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
+# `%` only as %VAR%, %(name)s or %{name}: a Django key may start `@@=`, `!*` or `%k2`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|[({\[<\\]|\.{0,2}/|~/|"
+                   r"(?:https?|file|arn|op|vault|ref\+\w+):|"
+                   r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
 
@@ -839,6 +840,14 @@ _PREFIXED_TOKENS = (
     ("aws-bedrock-api-key", "Amazon Bedrock long-term API key", r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,400}={0,2}"),
     ("aws-bedrock-api-key", "Amazon Bedrock short-term API key",
      r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{100,4000}={0,2}"),
+    ("configcat-sdk-key", "ConfigCat SDK key", r"configcat-sdk-1/[\w-]{22}/[\w-]{22}"),
+    ("midtrans-server-key", "Midtrans server key", r"(?:SB-Mid|Mid)-server-[\w-]{24}"),
+    ("zuplo-api-key", "Zuplo API key", r"zpka_[a-f0-9]{32}_[a-f0-9]{8}"),
+    ("mongodb-atlas-secret", "MongoDB Atlas service account secret", r"mdb_sa_sk_[\w-]{40,64}"),
+    ("cockroachdb-api-key", "CockroachDB Cloud API key", r"CCDB1_[A-Za-z0-9]{22}_[A-Za-z0-9]{40}"),
+    ("samsara-api-token", "Samsara API token", r"samsara_api_[A-Za-z0-9]{26,40}"),
+    ("mercury-api-token", "Mercury API token",
+     r"secret-token:mercury_(?:production|sandbox)_[a-z]{2,6}_[A-Za-z0-9]{40,50}_yrucrem"),
 )
 
 _RULES: tuple[_Rule, ...] = (
