@@ -214,8 +214,8 @@ def _is_placeholder(secret: str) -> bool:
 
 
 # `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
-# `%` only as %VAR%, %(name)s or %{name}: a Django key may start `@@=`, `!*` or `%k2`.
-_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|[({\[<\\]|\.{0,2}/|~/|"
+# `%` only as %VAR%, %(name)s or %{name}, `(` only as (none): a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\([\w ]*\)|[{\[<\\]|\.{0,2}/|~/|"
                    r"(?:https?|file|arn|op|vault|ref\+\w+):|"
                    r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
@@ -352,7 +352,7 @@ def _entropy_over(minimum: float) -> Validator:
 def _prefixed_token_ok(token: str, before: str) -> bool:
     """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
     start like a token (pina_colada_recipe_for_the_summer_party)."""
-    return _entropy(token) > 3.2 and not _words_and_numbers(token)
+    return _entropy(token) > 3.2 and not _identifier_like(token, 0.8)
 
 
 def _random_value(secret: str, before: str) -> bool:
@@ -848,6 +848,11 @@ _PREFIXED_TOKENS = (
     ("samsara-api-token", "Samsara API token", r"samsara_api_[A-Za-z0-9]{26,40}"),
     ("mercury-api-token", "Mercury API token",
      r"secret-token:mercury_(?:production|sandbox)_[a-z]{2,6}_[A-Za-z0-9]{40,50}_yrucrem"),
+    ("scaleway-access-key", "Scaleway access key", r"SCW[A-Z0-9]{17}"),
+    ("ramp-client-secret", "Ramp API client secret", r"ramp_sec_[A-Za-z0-9]{48}"),
+    ("unkey-root-key", "Unkey root key", r"unkey_[A-Za-z0-9]{20,64}"),
+    ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
+    ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -869,6 +874,10 @@ _RULES: tuple[_Rule, ...] = (
           _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
           r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
+          in_runs=True),
+    # 84 characters with AZDO at 76-80 (learn.microsoft.com/purview/sit-defn-azure-devops-personal-access-token)
+    _rule("azure-devops-pat", "Azure DevOps personal access token",
+          r"(?<![\w-])[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}(?![\w-])", _entropy_over(3.5), anchor="AZDO", reach=80,
           in_runs=True),
     _rule("azure-ad-client-secret", "Azure AD (Entra ID) client secret",
           r"(?<![\w~.-])[\w~.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])", _entropy_over(3.5), anchor=r"Q~", reach=40,
