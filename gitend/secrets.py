@@ -853,6 +853,10 @@ _PREFIXED_TOKENS = (
     ("unkey-root-key", "Unkey root key", r"unkey_[A-Za-z0-9]{20,64}"),
     ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
     ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
+    ("together-api-key", "Together AI API key", r"tgp_v1_[\w-]{43}"),
+    ("wakatime-api-key", "WakaTime API key", r"waka_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
+    ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -874,6 +878,10 @@ _RULES: tuple[_Rule, ...] = (
           _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
           r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
+          in_runs=True),
+    # a license key is 40 characters that end in NRAL (EU ones start eu01xx)
+    _rule("new-relic-key", "New Relic ingest license key",
+          r"(?<![\w-])(?:eu01xx[a-f0-9]{30}|[a-f0-9]{36})NRAL(?![\w-])", _entropy_over(3.2), anchor="NRAL", reach=40,
           in_runs=True),
     # 84 characters with AZDO at 76-80 (learn.microsoft.com/purview/sit-defn-azure-devops-personal-access-token)
     _rule("azure-devops-pat", "Azure DevOps personal access token",

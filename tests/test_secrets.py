@@ -651,6 +651,12 @@ def wide(alphabet: str, n: int) -> str:
     ("vtwn_" + wide(B62, 32), "val-town-token"),
     ("lip_" + wide(B62, 20), "lichess-token"),
     (wide(B62, 76) + "AZDO" + wide(B62, 4), "azure-devops-pat"),
+    ("tgp_v1_" + wide(B62 + "_-", 43), "together-api-key"),
+    ("waka_" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "wakatime-api-key"),
+    ("AIK_CI_" + wide(B62, 64), "aikido-api-key"),
+    ("NRIQ-" + wide(B62 + "_-", 32), "new-relic-key"),
+    (wide(HEX, 36) + "NRAL", "new-relic-key"),
+    ("eu01xx" + wide(HEX, 30) + "NRAL", "new-relic-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
