@@ -229,8 +229,11 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-_REFERENCE = _Lazy(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
-                        r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
+# `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
+# `%` only as %VAR%, %(name)s or %{name}, `(` only as (none): a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\([\w ]*\)|[{\[<\\]|\.{0,2}/|~/|"
+                   r"(?:https?|file|arn|op|vault|ref\+\w+):|"
+                   r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
 
@@ -365,7 +368,7 @@ def _entropy_over(minimum: float) -> Validator:
 def _prefixed_token_ok(token: str, before: str) -> bool:
     """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
     start like a token (pina_colada_recipe_for_the_summer_party)."""
-    return _entropy(token) > 3.2 and not _words_and_numbers(token)
+    return _entropy(token) > 3.2 and not _identifier_like(token, 0.8)
 
 
 def _random_value(secret: str, before: str) -> bool:
@@ -847,6 +850,31 @@ _PREFIXED_TOKENS = (
     ("deno-deploy-token", "Deno Deploy personal or organization access token", r"dd[po]_[A-Za-z0-9]{30,40}"),
     ("supabase-secret-key", "Supabase secret API key", r"sb_secret_[\w-]{24,64}"),
     ("pinterest-token", "Pinterest access or refresh token", r"pin[ar]_[\w-]{40,400}"),
+    ("gitlab-token", "GitLab runner registration token", r"GR1348941[\w-]{20,64}"),
+    # Grafana's legacy API keys are base64 JSON that opens with {"k":" (eyJrIjoi)
+    ("grafana-token", "Grafana legacy API key", r"eyJrIjoi[A-Za-z0-9+/]{40,400}={0,2}"),
+    # AstraCS:<client id>:<64 hex>
+    ("astra-db-token", "DataStax Astra DB application token", r"AstraCS:[A-Za-z0-9]{20,100}(?::[a-f0-9]{64})?"),
+    ("polar-token", "Polar personal or organization access token", r"polar_(?:pat|oat)_[\w-]{24,100}"),
+    ("wandb-api-key", "Weights & Biases API key", r"wandb_v1_\w{70,80}"),
+    # Bedrock keys: a long-term one is ABSK + base64("BedrockAPIKey-<id>-at-<account>:<secret>"); a short-term
+    # one, bedrock-api-key- + base64 of a presigned bedrock.amazonaws.com URL
+    ("aws-bedrock-api-key", "Amazon Bedrock long-term API key", r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,400}={0,2}"),
+    ("aws-bedrock-api-key", "Amazon Bedrock short-term API key",
+     r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{100,4000}={0,2}"),
+    ("configcat-sdk-key", "ConfigCat SDK key", r"configcat-sdk-1/[\w-]{22}/[\w-]{22}"),
+    ("midtrans-server-key", "Midtrans server key", r"(?:SB-Mid|Mid)-server-[\w-]{24}"),
+    ("zuplo-api-key", "Zuplo API key", r"zpka_[a-f0-9]{32}_[a-f0-9]{8}"),
+    ("mongodb-atlas-secret", "MongoDB Atlas service account secret", r"mdb_sa_sk_[\w-]{40,64}"),
+    ("cockroachdb-api-key", "CockroachDB Cloud API key", r"CCDB1_[A-Za-z0-9]{22}_[A-Za-z0-9]{40}"),
+    ("samsara-api-token", "Samsara API token", r"samsara_api_[A-Za-z0-9]{26,40}"),
+    ("mercury-api-token", "Mercury API token",
+     r"secret-token:mercury_(?:production|sandbox)_[a-z]{2,6}_[A-Za-z0-9]{40,50}_yrucrem"),
+    ("scaleway-access-key", "Scaleway access key", r"SCW[A-Z0-9]{17}"),
+    ("ramp-client-secret", "Ramp API client secret", r"ramp_sec_[A-Za-z0-9]{48}"),
+    ("unkey-root-key", "Unkey root key", r"unkey_[A-Za-z0-9]{20,64}"),
+    ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
+    ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -868,6 +896,10 @@ _RULES: tuple[_Rule, ...] = (
           _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
           r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
+          in_runs=True),
+    # 84 characters with AZDO at 76-80 (learn.microsoft.com/purview/sit-defn-azure-devops-personal-access-token)
+    _rule("azure-devops-pat", "Azure DevOps personal access token",
+          r"(?<![\w-])[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}(?![\w-])", _entropy_over(3.5), anchor="AZDO", reach=80,
           in_runs=True),
     _rule("azure-ad-client-secret", "Azure AD (Entra ID) client secret",
           r"(?<![\w~.-])[\w~.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])", _entropy_over(3.5), anchor=r"Q~", reach=40,

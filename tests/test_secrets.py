@@ -679,6 +679,30 @@ def wide(alphabet: str, n: int) -> str:
     ("ddo_" + wide(B62, 36), "deno-deploy-token"),
     (f"sb_secret_{wide(B62 + '_-', 22)}_{wide(B62, 8)}", "supabase-secret-key"),
     ("pina_" + wide(B62 + "_-", 120), "pinterest-token"),
+    ("GR1348941" + wide(B62 + "_-", 20), "gitlab-token"),
+    (base64.b64encode(f'{{"k":"{wide(B62, 32)}","n":"ci","id":1}}'.encode()).decode(), "grafana-token"),
+    (f"AstraCS:{wide(string.ascii_letters, 24)}:{wide(HEX, 64)}", "astra-db-token"),
+    ("polar_oat_" + wide(B62, 43), "polar-token"),
+    ("wandb_v1_" + wide(B62 + "_", 77), "wandb-api-key"),
+    ("ABSK" + base64.b64encode(f"BedrockAPIKey-{wide(LOWNUM, 4)}-at-{wide('0123456789', 12)}:{wide(B62, 40)}="
+                               .encode()).decode(), "aws-bedrock-api-key"),
+    ("bedrock-api-key-" + base64.b64encode(
+        f"bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Credential={wide(B62, 200)}&Version=1"
+        .encode()).decode(), "aws-bedrock-api-key"),
+    (f"configcat-sdk-1/{wide(B62 + '_-', 22)}/{wide(B62 + '_-', 22)}", "configcat-sdk-key"),
+    ("Mid-server-" + wide(B62 + "_-", 24), "midtrans-server-key"),
+    ("SB-Mid-server-" + wide(B62 + "_-", 24), "midtrans-server-key"),
+    (f"zpka_{wide(HEX, 32)}_{wide(HEX, 8)}", "zuplo-api-key"),
+    ("mdb_sa_sk_" + wide(B62 + "_", 40), "mongodb-atlas-secret"),
+    (f"CCDB1_{wide(B62, 22)}_{wide(B62, 40)}", "cockroachdb-api-key"),
+    ("samsara_api_" + wide(B62, 30), "samsara-api-token"),
+    (f"secret-token:mercury_production_wma_{wide(B62, 45)}_yrucrem", "mercury-api-token"),
+    ("SCW" + wide(string.ascii_uppercase + string.digits, 17), "scaleway-access-key"),
+    ("ramp_sec_" + wide(B62, 48), "ramp-client-secret"),
+    ("unkey_" + wide(B62, 28), "unkey-root-key"),
+    ("vtwn_" + wide(B62, 32), "val-town-token"),
+    ("lip_" + wide(B62, 20), "lichess-token"),
+    (wide(B62, 76) + "AZDO" + wide(B62, 4), "azure-devops-pat"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
@@ -689,6 +713,18 @@ def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rul
 @pytest.mark.parametrize("text", [
     "pina_colada_recipe_for_the_summer_party_with_friends_and_family",  # words, not a token
     "tskey-auth-short", "SWMTKN-1-abc-def", "rnd_value_generator_v2", "apify_api_client_version",
+    "a token minted mid-server-tool-loop whose content was continuable", "samsara_api_rate_limit_hit",
+    "unkey_key_rbac_form_state", "vtwn_notRealnotRealnotRealnotReal", "lip_readingAssistantModule",
+    "SCWXXXXXXXXXXXXXXXXX",
 ])
 def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
     assert scan_text(f"see {text} here") == []
+
+
+@pytest.mark.parametrize("key", ["@@=s33x7uuhf(ll%t^em4*0wk%d%5t_@bqij9!m*r8f8b2(=(k", "!*4k#x9z%q2w=e8r+t5y^u1i&o7p",
+                                 "%k2fk*d4*be7he9+&()o%=(=cer&wji#ls3@)(#l#v+niduzah",
+                                 "(p!%fm96(vmwo@pbcdm77ncq+@j45vt!a(h#x*=u27u&&#=r5w"])
+def test_providers5_django_key_starting_with_a_symbol_is_no_reference(key: str) -> None:
+    assert spans_of(f"DJANGO_SECRET_KEY='{key}'") == [("secret-assignment", key)]
+    for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "%API_TOKEN%", "%(token)s", "(none)"):
+        assert scan_text(f"DJANGO_SECRET_KEY={reference}") == [], reference
