@@ -129,17 +129,32 @@ _SEPARATORS = _Lazy(r"[_.\-/: ]+")
 _SEGMENTS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
 
 
-def _word(piece: str) -> bool:
-    """A pronounceable word of an identifier: short, with vowels, no long consonant run."""
+# The 150 letter pairs commonest in the words of Python's standard library (its code, comments and
+# docstrings): 87% of the pairs in those words, and 22% of the pairs in random lower-case letters.
+_COMMON_PAIRS = frozenset(
+    "ab ac ad ag ai al am an ap ar as at ba be bj bl bu ca ce ch ck cl co ct da de di do ea ec ed ee ef el em en ep er "
+    "es et ex fa fi fo fr ge gs ha he hi ho ic id ie if ig il im in io ir is it ke la le lf li ll lo ls lt lu ly ma me "
+    "mo mp na nc nd ne ng ni no ns nt ob oc od ol om on op or os ot ou ow pa pe pl po pp pr pt ra re rg ri rm rn ro rr "
+    "rs rt ru ry sa se sh si so sp ss st su ta te th ti to tr ts tt tu ty ue ul um un up ur us ut va ve wi xt "
+    "yp".split())
+
+
+def _word(piece: str, among_digits: bool = False) -> bool:
+    """A pronounceable word of an identifier: short, or with vowels and no long consonant run. Among
+    digits, also at least half its letter pairs common ones: `cifvr` and `rfikln` of a random token
+    (`yde1rfikln0cifvr0hyo`) are no words; `apigateway`, a name of words run together, can be one."""
     vowels = sum(c in "aeiouAEIOU" for c in piece)
+    pairs = [piece[at:at + 2].lower() for at in range(len(piece) - 1)]
     return len(piece) <= 3 or (not _UNPRONOUNCEABLE.search(piece) and (
-        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0))
+        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0) and (
+        not among_digits or len(piece) < 5 or 2 * sum(pair in _COMMON_PAIRS for pair in pairs) >= len(pairs)))
 
 
 def _words_and_numbers(value: str) -> bool:
     """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024, sessionManagerRefresh495: words and
     short numbers, joined by separators or camelCase (random tokens have pieces that are no words)."""
     segments = _SEGMENTS.findall(value)
+    among_digits = any(c.isdigit() for c in value)
     words, in_words, letters, numbers = 0, 0, 0, 0
     for segment in segments:
         if segment[0].isdigit():
@@ -147,7 +162,7 @@ def _words_and_numbers(value: str) -> bool:
             if len(segment) > 8 or numbers > 2:  # a version or a year, not digits strewn among letters
                 return False
         elif segment[0].isalpha():
-            if not _word(segment):
+            if not _word(segment, among_digits):
                 return False
             letters += len(segment)
             if len(segment) > 3:
@@ -163,7 +178,8 @@ def _identifier_like(value: str, threshold: float = 0.6) -> bool:
     tokens have far fewer vowels), so `k3jdhaemo…` is not taken for words."""
     if _words_and_numbers(value):
         return True
-    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w))
+    among_digits = any(c.isdigit() for c in value)
+    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w, among_digits))
     return _digits(value) * 6 <= len(value) and sum(map(len, words)) >= threshold * len(value)
 
 
@@ -179,8 +195,8 @@ _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "cha
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
                       "sandbox", "todo", "qwerty", "asdfgh")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
-_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|"
-                               r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-|flwseck_test")
+_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|\$aact_hmlg_|eztk|sq0csp-|"
+                          r"tvly-dev-|flw(?:seck|pubk)_test|access-sandbox-|test_(?:pub_)?(?=[0-9a-f]{24,}$)")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
@@ -243,12 +259,12 @@ _FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|sv
 _REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
 
 
-_NEXT_NAME = _Lazy(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+=")
+_NEXT_NAME = _Lazy(r"[A-Za-z_]+=[bruf]?")
 
 
 def _not_a_credential(value: str) -> bool:
     """Build coordinates, file names, regular expressions (a token's pattern is no token), and the
-    next assignment's name (`"password", "DB_PASSWORD=…"`)."""
+    name of the next assignment or keyword argument (`"password", "DB_PASSWORD=…"`, `salt=b'…'`)."""
     return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value)
                 or _NEXT_NAME.fullmatch(value))
 
@@ -396,6 +412,12 @@ def _private_key_ok(block: str, before: str) -> bool:
             and Counter(body).most_common(1)[0][1] * 3 < len(body))  # not AAAA… filler
 
 
+def _facebook_ok(token: str, before: str) -> bool:
+    """The app's id, then its secret or a token: random, not words (`…|build_release_notes_for_v2`)."""
+    secret = re.split(r"\||%7[Cc]", token, maxsplit=1)[-1]
+    return _entropy(secret) >= 3.2 and not _identifier_like(secret)
+
+
 def _twilio_ok(secret: str, before: str) -> bool:
     return "twilio" in before.lower() or re.search(r"AC[0-9a-f]{32}", before) is not None
 
@@ -461,7 +483,7 @@ def _assignment_ok(value: str, before: str) -> bool:
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
         return (not _words_and_numbers(value) and len(value) >= 6 and _char_classes(value) >= 2 and any(
             not c.isalpha() and c not in "_.-" for c in value)) or _passphrase(value)
-    return _looks_random(value, min_len=12)
+    return _looks_random(value, min_len=12) or (value.isdigit() and len(value) >= 16 and _entropy(value) >= 2.5)
 
 
 _NOT_SECRET_SHAPES = _Lazy(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
@@ -920,9 +942,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("twitter-bearer-token", "X (Twitter) app bearer token",
           r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130,
           in_runs=True),
-    _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
-          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"[0-9]\|[0-9a-f]", reach=40,
-          in_runs=True),
+    _rule("facebook-app-token", "Facebook app access token (app-id|secret or app-id|token)",
+          r"(?<![\w-])[0-9]{15,16}(?:\||%7[Cc])[\w-]{27,40}(?![\w-])", _facebook_ok, anchor=r"[0-9](?:\||%7[Cc])\w",
+          reach=50, in_runs=True),
     _rule("maxmind-license-key", "MaxMind license key", r"(?<![\w-])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk(?![\w-])",
           _entropy_over(3.5), anchor=r"_mmk", reach=40, in_runs=True),
     _rule("dropbox-token", "Dropbox long-lived access token", r"(?<![\w-])[a-z0-9]{11}AAAAAAAAAA[\w-]{43}(?![\w-])",

@@ -417,6 +417,58 @@ def test_lowercase2_words_run_together_are_still_words() -> None:
         assert scan_text(text) == [], text
 
 
+@pytest.mark.parametrize(("size", "share"), [(16, 0.97), (20, 0.985)])
+def test_lowercase2_short_random_lowercase_and_digit_values_are_found(size: int, share: float) -> None:
+    """Short ones too (finnhub, linkedin): among digits, `rfikln` and `cifvr` are no words."""
+    rng = random.Random(size)
+    values = ["".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(size)) for _ in range(400)]
+    found = [v for v in values if spans_of(f'acmeToken = "{v}"') == [("secret-assignment", v)]]
+    assert len(found) >= share * len(values), sorted(set(values) - set(found))[:10]
+
+
+def test_lowercase2_names_of_words_with_or_without_digits_stay_names() -> None:
+    for text in ['APIGATEWAY_AUTHORIZER_KEY = "x-amazon-apigateway-authorizer"',
+                 'token: "sessionManagerRefresh495"', "api_key = deploy-auth-2024-release",
+                 "    def test_empty_PYTHONPATH_issue16309(self):"]:
+        assert scan_text(text) == [], text
+
+
+@pytest.mark.parametrize("value", ["7246876707802214", "243656429522977752"])  # Asana, Discord client ids
+def test_lowercase2_long_random_numbers_under_secret_names_are_found(value: str) -> None:
+    assert spans_of(f'acmeToken = "{value}"') == [("secret-assignment", value)]
+
+
+@pytest.mark.parametrize("value", ["1700000000000", "1234567890123456", "1111222233334444", "4096"])
+def test_lowercase2_timestamps_and_made_up_numbers_are_not(value: str) -> None:
+    assert scan_text(f'acmeToken = "{value}"') == []
+
+
+@pytest.mark.parametrize("value", [
+    "test_6edb635837451a34f18007ac94c481a6aca",  # Lob test-mode keys: test_ and 35 hex digits
+    "test_pub_484970ae567231c97ee9339966e6764",
+    "FLWPUBK_TEST-72aeb2788b0b757a4e1e6ef060019cad-X",  # Flutterwave test-mode key
+    "access-sandbox-1aafc55c-a696-4eaa-8334-8a9816a011bb",  # Plaid sandbox access token
+])
+def test_lookalikes6_test_mode_keys_of_more_providers_are_still_keys(value: str) -> None:
+    assert [secret for _, secret in spans_of(f'acmeToken = "{value}"')] == [value]
+
+
+@pytest.mark.parametrize("text", [
+    '    "DB_PASSWORD=changeme", "password=password", "DB_PASSWORD=<password>",',
+    "hashlib.scrypt(b'password', salt=b'salt', n=2, r=8, p=1)",
+])
+def test_lookalikes6_the_next_name_is_no_password(text: str) -> None:
+    assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("token", ["247479771909352|9ffri9goquxegh_j6uo40rqd-yvgd",
+                                   "6968013522671108%7Ckmj_s0k935b8-g-q1w-7qpuzplq21z9_",
+                                   "274839105638291|9c2e7a51f0b84d36a1e5c7f2d9b03a64"])
+def test_formats4_facebook_app_id_then_secret_or_token(token: str) -> None:
+    assert spans_of(f"FB={token}") == [("facebook-app-token", token)]
+    assert scan_text("| 123456789012345 | build_release_notes_for_version_two |") == []
+
+
 def _jwt(alg: str = "HS256", signed: bool = True) -> str:
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).decode().rstrip("=")
