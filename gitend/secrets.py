@@ -879,6 +879,10 @@ _PREFIXED_TOKENS = (
     ("wakatime-api-key", "WakaTime API key", r"waka_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
     ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
+    ("honeycomb-api-key", "Honeycomb ingest or configuration key", r"hca(?:ik|ic)_[a-z0-9]{58}"),
+    ("axiom-token", "Axiom API or personal token", r"xa[ap]t-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
+    ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
