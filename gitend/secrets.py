@@ -193,8 +193,8 @@ def _ascending(value: str) -> bool:
     for stride in (1, 2):
         run, step = 0, 0
         for a, b in zip(lowered, lowered[stride:]):
-            if a.isdigit() and b.isdigit():
-                delta = (int(b) - int(a)) % 10
+            if "0" <= a <= "9" and "0" <= b <= "9":  # not isdigit(): superscripts (¹²) are digits int() refuses
+                delta = (ord(b) - ord(a)) % 10
             elif "a" <= a <= "z" and "a" <= b <= "z":
                 delta = (ord(b) - ord(a)) % 26
             else:
