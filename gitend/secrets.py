@@ -129,17 +129,32 @@ _SEPARATORS = _Lazy(r"[_.\-/: ]+")
 _SEGMENTS = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+")
 
 
-def _word(piece: str) -> bool:
-    """A pronounceable word of an identifier: short, with vowels, no long consonant run."""
+# The 150 letter pairs commonest in the words of Python's standard library (its code, comments and
+# docstrings): 87% of the pairs in those words, and 22% of the pairs in random lower-case letters.
+_COMMON_PAIRS = frozenset(
+    "ab ac ad ag ai al am an ap ar as at ba be bj bl bu ca ce ch ck cl co ct da de di do ea ec ed ee ef el em en ep er "
+    "es et ex fa fi fo fr ge gs ha he hi ho ic id ie if ig il im in io ir is it ke la le lf li ll lo ls lt lu ly ma me "
+    "mo mp na nc nd ne ng ni no ns nt ob oc od ol om on op or os ot ou ow pa pe pl po pp pr pt ra re rg ri rm rn ro rr "
+    "rs rt ru ry sa se sh si so sp ss st su ta te th ti to tr ts tt tu ty ue ul um un up ur us ut va ve wi xt "
+    "yp".split())
+
+
+def _word(piece: str, among_digits: bool = False) -> bool:
+    """A pronounceable word of an identifier: short, or with vowels and no long consonant run. Among
+    digits, also at least half its letter pairs common ones: `cifvr` and `rfikln` of a random token
+    (`yde1rfikln0cifvr0hyo`) are no words; `apigateway`, a name of words run together, can be one."""
     vowels = sum(c in "aeiouAEIOU" for c in piece)
+    pairs = [piece[at:at + 2].lower() for at in range(len(piece) - 1)]
     return len(piece) <= 3 or (not _UNPRONOUNCEABLE.search(piece) and (
-        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0))
+        vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0) and (
+        not among_digits or len(piece) < 5 or 2 * sum(pair in _COMMON_PAIRS for pair in pairs) >= len(pairs)))
 
 
 def _words_and_numbers(value: str) -> bool:
     """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024, sessionManagerRefresh495: words and
     short numbers, joined by separators or camelCase (random tokens have pieces that are no words)."""
     segments = _SEGMENTS.findall(value)
+    among_digits = any(c.isdigit() for c in value)
     words, in_words, letters, numbers = 0, 0, 0, 0
     for segment in segments:
         if segment[0].isdigit():
@@ -147,7 +162,7 @@ def _words_and_numbers(value: str) -> bool:
             if len(segment) > 8 or numbers > 2:  # a version or a year, not digits strewn among letters
                 return False
         elif segment[0].isalpha():
-            if not _word(segment):
+            if not _word(segment, among_digits):
                 return False
             letters += len(segment)
             if len(segment) > 3:
@@ -163,7 +178,8 @@ def _identifier_like(value: str, threshold: float = 0.6) -> bool:
     tokens have far fewer vowels), so `k3jdhaemo…` is not taken for words."""
     if _words_and_numbers(value):
         return True
-    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w))
+    among_digits = any(c.isdigit() for c in value)
+    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w, among_digits))
     return _digits(value) * 6 <= len(value) and sum(map(len, words)) >= threshold * len(value)
 
 
@@ -179,8 +195,8 @@ _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "cha
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
                       "sandbox", "todo", "qwerty", "asdfgh")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
-_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|"
-                               r"\$aact_hmlg_|eztk|sq0csp-|tvly-dev-|flwseck_test")
+_TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|\$aact_hmlg_|eztk|sq0csp-|"
+                          r"tvly-dev-|flw(?:seck|pubk)_test|access-sandbox-|test_(?:pub_)?(?=[0-9a-f]{24,}$)")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
@@ -213,8 +229,11 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-_REFERENCE = _Lazy(r"ENC\[|[$%@!&*({\[<\\]|\.{0,2}/|~/|(?:https?|file|arn|op|vault|ref\+\w+):|"
-                        r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
+# `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
+# `%` only as %VAR%, %(name)s or %{name}, `(` only as (none): a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\([\w ]*\)|[{\[<\\]|\.{0,2}/|~/|"
+                   r"(?:https?|file|arn|op|vault|ref\+\w+):|"
+                   r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
                            "secret password token hidden unset env".split())
 
@@ -240,12 +259,12 @@ _FILE_NAME = _Lazy(r"[\w./~-]*[./_-][\w.-]*\.(?:[cm]?js|css|map|png|jpe?g|gif|sv
 _REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
 
 
-_NEXT_NAME = _Lazy(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+=|[a-z][a-z0-9]*(?:_[a-z0-9]+)+=")
+_NEXT_NAME = _Lazy(r"[A-Za-z_]+=[bruf]?")
 
 
 def _not_a_credential(value: str) -> bool:
     """Build coordinates, file names, regular expressions (a token's pattern is no token), and the
-    next assignment's name (`"password", "DB_PASSWORD=…"`)."""
+    name of the next assignment or keyword argument (`"password", "DB_PASSWORD=…"`, `salt=b'…'`)."""
     return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value)
                 or _NEXT_NAME.fullmatch(value))
 
@@ -346,6 +365,12 @@ def _entropy_over(minimum: float) -> Validator:
     return lambda secret, before: _entropy(secret) > minimum
 
 
+def _prefixed_token_ok(token: str, before: str) -> bool:
+    """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
+    start like a token (pina_colada_recipe_for_the_summer_party)."""
+    return _entropy(token) > 3.2 and not _identifier_like(token, 0.8)
+
+
 def _random_value(secret: str, before: str) -> bool:
     return _looks_random(secret)
 
@@ -385,6 +410,12 @@ def _private_key_ok(block: str, before: str) -> bool:
     body = re.sub(r"\\[nr]|\s|-----END.*", "", body)
     return (len(body) >= 40 and re.fullmatch(r"[A-Za-z0-9+/=]+", body) is not None
             and Counter(body).most_common(1)[0][1] * 3 < len(body))  # not AAAA… filler
+
+
+def _facebook_ok(token: str, before: str) -> bool:
+    """The app's id, then its secret or a token: random, not words (`…|build_release_notes_for_v2`)."""
+    secret = re.split(r"\||%7[Cc]", token, maxsplit=1)[-1]
+    return _entropy(secret) >= 3.2 and not _identifier_like(secret)
 
 
 def _twilio_ok(secret: str, before: str) -> bool:
@@ -452,7 +483,7 @@ def _assignment_ok(value: str, before: str) -> bool:
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
         return (not _words_and_numbers(value) and len(value) >= 6 and _char_classes(value) >= 2 and any(
             not c.isalpha() and c not in "_.-" for c in value)) or _passphrase(value)
-    return _looks_random(value, min_len=12)
+    return _looks_random(value, min_len=12) or (value.isdigit() and len(value) >= 16 and _entropy(value) >= 2.5)
 
 
 _NOT_SECRET_SHAPES = _Lazy(  # hashes, UUIDs, SSH public keys, C++ symbols, SRI hashes, Stripe pk_
@@ -807,6 +838,47 @@ _PREFIXED_TOKENS = (
     ("dropbox-token", "Dropbox access token", r"sl\.[\w-]{130,200}"),
     ("braintree-token", "PayPal Braintree access token", r"access_token\$(?:production|sandbox)\$\w{16}\$[0-9a-f]{32}"),
     ("discord-webhook", "Discord webhook URL", r"discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[\w-]{60,80}"),
+    # tskey-<type>-<key id>CNTRL-<secret> (tailscale.com/kb/1277/key-prefixes)
+    ("tailscale-key", "Tailscale API, auth, OAuth client, SCIM or webhook key",
+     r"tskey-(?:api|auth|client|scim|webhook)-[\w-]{20,100}"),
+    # Docker Engine API: SWMTKN-1-<CA digest, 50 base36>-<secret, 25 base36>; SWMKEY-1-<32 bytes, raw base64>
+    ("docker-swarm-token", "Docker swarm join token", r"SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}"),
+    ("docker-swarm-token", "Docker swarm unlock key", r"SWMKEY-1-[A-Za-z0-9+/]{43}"),
+    ("dockerhub-token", "Docker Hub organization access token", r"dckr_oat_[\w-]{27,40}"),
+    ("apify-api-token", "Apify API token", r"apify_api_[A-Za-z0-9]{30,40}"),
+    ("render-api-key", "Render API key", r"rnd_[A-Za-z0-9]{24,40}"),
+    ("deno-deploy-token", "Deno Deploy personal or organization access token", r"dd[po]_[A-Za-z0-9]{30,40}"),
+    ("supabase-secret-key", "Supabase secret API key", r"sb_secret_[\w-]{24,64}"),
+    ("pinterest-token", "Pinterest access or refresh token", r"pin[ar]_[\w-]{40,400}"),
+    ("gitlab-token", "GitLab runner registration token", r"GR1348941[\w-]{20,64}"),
+    # Grafana's legacy API keys are base64 JSON that opens with {"k":" (eyJrIjoi)
+    ("grafana-token", "Grafana legacy API key", r"eyJrIjoi[A-Za-z0-9+/]{40,400}={0,2}"),
+    # AstraCS:<client id>:<64 hex>
+    ("astra-db-token", "DataStax Astra DB application token", r"AstraCS:[A-Za-z0-9]{20,100}(?::[a-f0-9]{64})?"),
+    ("polar-token", "Polar personal or organization access token", r"polar_(?:pat|oat)_[\w-]{24,100}"),
+    ("wandb-api-key", "Weights & Biases API key", r"wandb_v1_\w{70,80}"),
+    # Bedrock keys: a long-term one is ABSK + base64("BedrockAPIKey-<id>-at-<account>:<secret>"); a short-term
+    # one, bedrock-api-key- + base64 of a presigned bedrock.amazonaws.com URL
+    ("aws-bedrock-api-key", "Amazon Bedrock long-term API key", r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{60,400}={0,2}"),
+    ("aws-bedrock-api-key", "Amazon Bedrock short-term API key",
+     r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/]{100,4000}={0,2}"),
+    ("configcat-sdk-key", "ConfigCat SDK key", r"configcat-sdk-1/[\w-]{22}/[\w-]{22}"),
+    ("midtrans-server-key", "Midtrans server key", r"(?:SB-Mid|Mid)-server-[\w-]{24}"),
+    ("zuplo-api-key", "Zuplo API key", r"zpka_[a-f0-9]{32}_[a-f0-9]{8}"),
+    ("mongodb-atlas-secret", "MongoDB Atlas service account secret", r"mdb_sa_sk_[\w-]{40,64}"),
+    ("cockroachdb-api-key", "CockroachDB Cloud API key", r"CCDB1_[A-Za-z0-9]{22}_[A-Za-z0-9]{40}"),
+    ("samsara-api-token", "Samsara API token", r"samsara_api_[A-Za-z0-9]{26,40}"),
+    ("mercury-api-token", "Mercury API token",
+     r"secret-token:mercury_(?:production|sandbox)_[a-z]{2,6}_[A-Za-z0-9]{40,50}_yrucrem"),
+    ("scaleway-access-key", "Scaleway access key", r"SCW[A-Z0-9]{17}"),
+    ("ramp-client-secret", "Ramp API client secret", r"ramp_sec_[A-Za-z0-9]{48}"),
+    ("unkey-root-key", "Unkey root key", r"unkey_[A-Za-z0-9]{20,64}"),
+    ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
+    ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
+    ("together-api-key", "Together AI API key", r"tgp_v1_[\w-]{43}"),
+    ("wakatime-api-key", "WakaTime API key", r"waka_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
+    ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -816,7 +888,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("private-key", "Private key block", r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:"
           + _KEY_BODY + r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:\s|\\n){1,4}[A-Za-z0-9+/=]{16,}"
           r"(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]{16,}){0,400})", _private_key_ok, placeholders=False),
-    *(_rule(rule_id, description, regex + r"(?![\w-])", _entropy_over(3.2),
+    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok,
             detail=_github_detail if rule_id == "github-token" else None, in_runs=True)
       for rule_id, description, regex in _PREFIXED_TOKENS),
     _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8),
@@ -828,6 +900,14 @@ _RULES: tuple[_Rule, ...] = (
           _entropy_over(3.8), lower=True),
     _rule("azure-storage-key", "Azure storage account / shared access key",
           r"Key=(?:(?<=AccountKey=)|(?<=SharedAccessKey=))(?P<s>[A-Za-z0-9+/]{40,86}={0,2})", _entropy_over(4),
+          in_runs=True),
+    # a license key is 40 characters that end in NRAL (EU ones start eu01xx)
+    _rule("new-relic-key", "New Relic ingest license key",
+          r"(?<![\w-])(?:eu01xx[a-f0-9]{30}|[a-f0-9]{36})NRAL(?![\w-])", _entropy_over(3.2), anchor="NRAL", reach=40,
+          in_runs=True),
+    # 84 characters with AZDO at 76-80 (learn.microsoft.com/purview/sit-defn-azure-devops-personal-access-token)
+    _rule("azure-devops-pat", "Azure DevOps personal access token",
+          r"(?<![\w-])[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}(?![\w-])", _entropy_over(3.5), anchor="AZDO", reach=80,
           in_runs=True),
     _rule("azure-ad-client-secret", "Azure AD (Entra ID) client secret",
           r"(?<![\w~.-])[\w~.-]{3}[0-9]Q~[\w~.-]{31,34}(?![\w~.-])", _entropy_over(3.5), anchor=r"Q~", reach=40,
@@ -862,9 +942,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("twitter-bearer-token", "X (Twitter) app bearer token",
           r"(?<![\w%])A{20,22}[A-Za-z0-9%]{60,120}(?![\w%])", _entropy_over(3.5), anchor="A" * 20, reach=130,
           in_runs=True),
-    _rule("facebook-app-token", "Facebook app access token (app-id|secret)",
-          r"(?<![\w-])[0-9]{15,16}\|[0-9a-f]{32}(?![\w-])", _entropy_over(3.2), anchor=r"[0-9]\|[0-9a-f]", reach=40,
-          in_runs=True),
+    _rule("facebook-app-token", "Facebook app access token (app-id|secret or app-id|token)",
+          r"(?<![\w-])[0-9]{15,16}(?:\||%7[Cc])[\w-]{27,40}(?![\w-])", _facebook_ok, anchor=r"[0-9](?:\||%7[Cc])\w",
+          reach=50, in_runs=True),
     _rule("maxmind-license-key", "MaxMind license key", r"(?<![\w-])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk(?![\w-])",
           _entropy_over(3.5), anchor=r"_mmk", reach=40, in_runs=True),
     _rule("dropbox-token", "Dropbox long-lived access token", r"(?<![\w-])[a-z0-9]{11}AAAAAAAAAA[\w-]{43}(?![\w-])",

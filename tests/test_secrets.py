@@ -429,6 +429,58 @@ def test_lowercase2_words_run_together_are_still_words() -> None:
         assert scan_text(text) == [], text
 
 
+@pytest.mark.parametrize(("size", "share"), [(16, 0.97), (20, 0.985)])
+def test_lowercase2_short_random_lowercase_and_digit_values_are_found(size: int, share: float) -> None:
+    """Short ones too (finnhub, linkedin): among digits, `rfikln` and `cifvr` are no words."""
+    rng = random.Random(size)
+    values = ["".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(size)) for _ in range(400)]
+    found = [v for v in values if spans_of(f'acmeToken = "{v}"') == [("secret-assignment", v)]]
+    assert len(found) >= share * len(values), sorted(set(values) - set(found))[:10]
+
+
+def test_lowercase2_names_of_words_with_or_without_digits_stay_names() -> None:
+    for text in ['APIGATEWAY_AUTHORIZER_KEY = "x-amazon-apigateway-authorizer"',
+                 'token: "sessionManagerRefresh495"', "api_key = deploy-auth-2024-release",
+                 "    def test_empty_PYTHONPATH_issue16309(self):"]:
+        assert scan_text(text) == [], text
+
+
+@pytest.mark.parametrize("value", ["7246876707802214", "243656429522977752"])  # Asana, Discord client ids
+def test_lowercase2_long_random_numbers_under_secret_names_are_found(value: str) -> None:
+    assert spans_of(f'acmeToken = "{value}"') == [("secret-assignment", value)]
+
+
+@pytest.mark.parametrize("value", ["1700000000000", "1234567890123456", "1111222233334444", "4096"])
+def test_lowercase2_timestamps_and_made_up_numbers_are_not(value: str) -> None:
+    assert scan_text(f'acmeToken = "{value}"') == []
+
+
+@pytest.mark.parametrize("value", [
+    "test_6edb635837451a34f18007ac94c481a6aca",  # Lob test-mode keys: test_ and 35 hex digits
+    "test_pub_484970ae567231c97ee9339966e6764",
+    "FLWPUBK_TEST-72aeb2788b0b757a4e1e6ef060019cad-X",  # Flutterwave test-mode key
+    "access-sandbox-1aafc55c-a696-4eaa-8334-8a9816a011bb",  # Plaid sandbox access token
+])
+def test_lookalikes6_test_mode_keys_of_more_providers_are_still_keys(value: str) -> None:
+    assert [secret for _, secret in spans_of(f'acmeToken = "{value}"')] == [value]
+
+
+@pytest.mark.parametrize("text", [
+    '    "DB_PASSWORD=changeme", "password=password", "DB_PASSWORD=<password>",',
+    "hashlib.scrypt(b'password', salt=b'salt', n=2, r=8, p=1)",
+])
+def test_lookalikes6_the_next_name_is_no_password(text: str) -> None:
+    assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("token", ["247479771909352|9ffri9goquxegh_j6uo40rqd-yvgd",
+                                   "6968013522671108%7Ckmj_s0k935b8-g-q1w-7qpuzplq21z9_",
+                                   "274839105638291|9c2e7a51f0b84d36a1e5c7f2d9b03a64"])
+def test_formats4_facebook_app_id_then_secret_or_token(token: str) -> None:
+    assert spans_of(f"FB={token}") == [("facebook-app-token", token)]
+    assert scan_text("| 123456789012345 | build_release_notes_for_version_two |") == []
+
+
 def _jwt(alg: str = "HS256", signed: bool = True) -> str:
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -615,3 +667,82 @@ def test_engine7_scan_json_and_doctor_say_which_engine(tmp_path: Path, installed
     expected = ("secret scanner: gitend's rules + betterleaks 9.9 (the gitend[betterleaks] extra)" if installed
                 else "secret scanner: gitend's rules; optional second engine: pip install 'gitend[betterleaks]'")
     assert expected in doctor, doctor
+
+
+# ---------------------------------------------------------------- issue 14 item 5: providers without a rule
+
+_WIDE = random.Random(1405)
+LOWNUM, HEX = string.ascii_lowercase + string.digits, "0123456789abcdef"
+
+
+def wide(alphabet: str, n: int) -> str:
+    return "".join(_WIDE.choice(alphabet) for _ in range(n))
+
+
+@pytest.mark.parametrize("value, rule", [
+    (f"tskey-auth-k{wide(B62, 10)}CNTRL-{wide(B62, 33)}", "tailscale-key"),
+    (f"tskey-api-k{wide(B62, 10)}CNTRL-{wide(B62, 33)}", "tailscale-key"),
+    (f"SWMTKN-1-{wide(LOWNUM, 50)}-{wide(LOWNUM, 25)}", "docker-swarm-token"),
+    ("SWMKEY-1-" + wide(B62 + "+/", 43), "docker-swarm-token"),
+    ("dckr_oat_" + wide(B62 + "_-", 32), "dockerhub-token"),
+    ("apify_api_" + wide(B62, 36), "apify-api-token"),
+    ("rnd_" + wide(B62, 32), "render-api-key"),
+    ("ddp_" + wide(B62, 36), "deno-deploy-token"),
+    ("ddo_" + wide(B62, 36), "deno-deploy-token"),
+    (f"sb_secret_{wide(B62 + '_-', 22)}_{wide(B62, 8)}", "supabase-secret-key"),
+    ("pina_" + wide(B62 + "_-", 120), "pinterest-token"),
+    ("GR1348941" + wide(B62 + "_-", 20), "gitlab-token"),
+    (base64.b64encode(f'{{"k":"{wide(B62, 32)}","n":"ci","id":1}}'.encode()).decode(), "grafana-token"),
+    (f"AstraCS:{wide(string.ascii_letters, 24)}:{wide(HEX, 64)}", "astra-db-token"),
+    ("polar_oat_" + wide(B62, 43), "polar-token"),
+    ("wandb_v1_" + wide(B62 + "_", 77), "wandb-api-key"),
+    ("ABSK" + base64.b64encode(f"BedrockAPIKey-{wide(LOWNUM, 4)}-at-{wide('0123456789', 12)}:{wide(B62, 40)}="
+                               .encode()).decode(), "aws-bedrock-api-key"),
+    ("bedrock-api-key-" + base64.b64encode(
+        f"bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Credential={wide(B62, 200)}&Version=1"
+        .encode()).decode(), "aws-bedrock-api-key"),
+    (f"configcat-sdk-1/{wide(B62 + '_-', 22)}/{wide(B62 + '_-', 22)}", "configcat-sdk-key"),
+    ("Mid-server-" + wide(B62 + "_-", 24), "midtrans-server-key"),
+    ("SB-Mid-server-" + wide(B62 + "_-", 24), "midtrans-server-key"),
+    (f"zpka_{wide(HEX, 32)}_{wide(HEX, 8)}", "zuplo-api-key"),
+    ("mdb_sa_sk_" + wide(B62 + "_", 40), "mongodb-atlas-secret"),
+    (f"CCDB1_{wide(B62, 22)}_{wide(B62, 40)}", "cockroachdb-api-key"),
+    ("samsara_api_" + wide(B62, 30), "samsara-api-token"),
+    (f"secret-token:mercury_production_wma_{wide(B62, 45)}_yrucrem", "mercury-api-token"),
+    ("SCW" + wide(string.ascii_uppercase + string.digits, 17), "scaleway-access-key"),
+    ("ramp_sec_" + wide(B62, 48), "ramp-client-secret"),
+    ("unkey_" + wide(B62, 28), "unkey-root-key"),
+    ("vtwn_" + wide(B62, 32), "val-town-token"),
+    ("lip_" + wide(B62, 20), "lichess-token"),
+    (wide(B62, 76) + "AZDO" + wide(B62, 4), "azure-devops-pat"),
+    ("tgp_v1_" + wide(B62 + "_-", 43), "together-api-key"),
+    ("waka_" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "wakatime-api-key"),
+    ("AIK_CI_" + wide(B62, 64), "aikido-api-key"),
+    ("NRIQ-" + wide(B62 + "_-", 32), "new-relic-key"),
+    (wide(HEX, 36) + "NRAL", "new-relic-key"),
+    ("eu01xx" + wide(HEX, 30) + "NRAL", "new-relic-key"),
+])
+def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
+    """Found by the format alone: in prose, and under a name that says nothing of a secret."""
+    for text in (f"deploy with {value} today", f'settings = {{"service": "{value}"}}'):
+        assert spans_of(text) == [(rule, value)], text
+
+
+@pytest.mark.parametrize("text", [
+    "pina_colada_recipe_for_the_summer_party_with_friends_and_family",  # words, not a token
+    "tskey-auth-short", "SWMTKN-1-abc-def", "rnd_value_generator_v2", "apify_api_client_version",
+    "a token minted mid-server-tool-loop whose content was continuable", "samsara_api_rate_limit_hit",
+    "unkey_key_rbac_form_state", "vtwn_notRealnotRealnotRealnotReal", "lip_readingAssistantModule",
+    "SCWXXXXXXXXXXXXXXXXX",
+])
+def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
+    assert scan_text(f"see {text} here") == []
+
+
+@pytest.mark.parametrize("key", ["@@=s33x7uuhf(ll%t^em4*0wk%d%5t_@bqij9!m*r8f8b2(=(k", "!*4k#x9z%q2w=e8r+t5y^u1i&o7p",
+                                 "%k2fk*d4*be7he9+&()o%=(=cer&wji#ls3@)(#l#v+niduzah",
+                                 "(p!%fm96(vmwo@pbcdm77ncq+@j45vt!a(h#x*=u27u&&#=r5w"])
+def test_providers5_django_key_starting_with_a_symbol_is_no_reference(key: str) -> None:
+    assert spans_of(f"DJANGO_SECRET_KEY='{key}'") == [("secret-assignment", key)]
+    for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "%API_TOKEN%", "%(token)s", "(none)"):
+        assert scan_text(f"DJANGO_SECRET_KEY={reference}") == [], reference
