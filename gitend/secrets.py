@@ -33,7 +33,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from itertools import accumulate
 from typing import Any
 
@@ -218,8 +218,8 @@ def _ascending(value: str) -> bool:
     for stride in (1, 2):
         run, step = 0, 0
         for a, b in zip(lowered, lowered[stride:]):
-            if a.isdigit() and b.isdigit():
-                delta = (int(b) - int(a)) % 10
+            if "0" <= a <= "9" and "0" <= b <= "9":  # not isdigit(): superscripts (¹²) are digits int() refuses
+                delta = (ord(b) - ord(a)) % 10
             elif "a" <= a <= "z" and "a" <= b <= "z":
                 delta = (ord(b) - ord(a)) % 26
             else:
@@ -1117,11 +1117,10 @@ def _trie(literals: Iterable[str]) -> str:
 
 
 @cache
-def _run_rules() -> tuple[re.Pattern[str], dict[str, list[_Trigger]], list[tuple[int, _Rule]]]:
+def _run_rules() -> tuple[dict[str, list[_Trigger]], list[tuple[int, _Rule]]]:
     """The run rules found from where they start, at a word start (the secret is the whole match and
-    may not follow a letter, digit or _): a regex for every literal they start with (group 1: the
-    longest literal there) and, for each literal, the patterns it may start. The other run rules
-    (anchors, secrets after a literal, no literal start) search all the runs."""
+    may not follow a letter, digit or _): for every literal they start with, the patterns it may
+    start. The other run rules (anchors, secrets after a literal, no literal start) search all the runs."""
     by_literal: dict[str, list[_Trigger]] = {}
     searched = []
     for priority, rule in enumerate(_RULES):
@@ -1137,7 +1136,20 @@ def _run_rules() -> tuple[re.Pattern[str], dict[str, list[_Trigger]], list[tuple
                 by_literal.setdefault(literal, []).append(_Trigger(priority, rule, source))
     triggers = {longest: [t for size in range(1, len(longest) + 1) for t in by_literal.get(longest[:size], ())]
                 for longest in by_literal}  # a literal starts every pattern its prefixes start
-    return re.compile(f"(?<![A-Za-z0-9_])(?=({_trie(by_literal)}))", re.ASCII), triggers, searched
+    return triggers, searched
+
+
+@lru_cache(maxsize=256)
+def _finder(literals: tuple[str, ...]) -> re.Pattern[str]:
+    """Where one of `literals` starts at a word start (group 1: the longest there)."""
+    return re.compile(f"(?<![A-Za-z0-9_])(?=({_trie(literals)}))", re.ASCII)
+
+
+# A hook scans a few short texts in a fresh process, where compiling the trie of every literal (~6 ms) would
+# cost more than the scans. Until a process has scanned this many run characters, a text's trie holds only
+# the literals it contains; after that, the trie of them all, compiled once, is cheaper.
+_WHOLE_TRIE_AFTER = 1 << 16
+_run_characters_scanned = [0]
 
 
 def _run_matches(runs: _Runs) -> Iterator[tuple[int, _Rule, re.Match[str]]]:
@@ -1145,7 +1157,10 @@ def _run_matches(runs: _Runs) -> Iterator[tuple[int, _Rule, re.Match[str]]]:
     pattern is tried from each of its literals found, past where its last match ended)."""
     if not runs.joined:
         return
-    finder, triggers, searched = _run_rules()
+    triggers, searched = _run_rules()
+    _run_characters_scanned[0] += len(runs.joined)
+    whole = _run_characters_scanned[0] > _WHOLE_TRIE_AFTER
+    finder = _finder(tuple(triggers) if whole else tuple(literal for literal in triggers if literal in runs.joined))
     done: dict[tuple[int, int], int] = {}
     for found in finder.finditer(runs.joined):
         at = found.start()

@@ -286,6 +286,18 @@ def test_missing_file_raises_oserror(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- robustness and speed
 
+@pytest.mark.parametrize(("text", "rule", "secret"), [
+    ("password = Secret¹²³x", "secret-assignment", "Secret¹²³x"),
+    ("password = Pass٣٤٥word!", "secret-assignment", "Pass٣٤٥word!"),
+    ("token: glptt-cf5360ba92dee64544f9664a371e5048e7d8f4f5¹", "gitlab-token",
+     "glptt-cf5360ba92dee64544f9664a371e5048e7d8f4f5"),
+])
+def test_crash_a_secret_with_superscript_or_other_unicode_digits_is_scanned(text: str, rule: str, secret: str) -> None:
+    # str.isdigit() holds for ¹ and ², which int() refuses: the placeholder check raised ValueError
+    assert [(f.rule, f.secret) for f in scan_text(text)] == [(rule, secret)]
+    assert redact(text) == text.replace(secret, f"[REDACTED:{rule}]")
+
+
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=3000) | st.text(alphabet="-BEGIN PRIVATEKY:=@/_ghp0aAQ~.\n\"'", max_size=3000))
 def test_scan_text_never_raises_and_is_fast(text: str) -> None:
