@@ -692,6 +692,7 @@ _USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])", r"--user[ =](?<![\w-]--user[ =])")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
 _SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Tokens recognisable by their documented prefix, length and alphabet alone. Each must also not be
 # glued to a longer word and must look random (entropy), so that `sk-ant-api03-xxxx…` is skipped.
 _PREFIXED_TOKENS = (
@@ -887,9 +888,13 @@ _PREFIXED_TOKENS = (
     ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
     ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
     ("together-api-key", "Together AI API key", r"tgp_v1_[\w-]{43}"),
-    ("wakatime-api-key", "WakaTime API key", r"waka_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("wakatime-api-key", "WakaTime API key", r"waka_" + _UUID),
     ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
     ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
+    ("honeycomb-api-key", "Honeycomb ingest or configuration key", r"hca(?:ik|ic)_[a-z0-9]{58}"),
+    ("axiom-token", "Axiom API or personal token", r"xa[ap]t-" + _UUID),
+    ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
+    ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

@@ -731,6 +731,10 @@ def wide(alphabet: str, n: int) -> str:
     ("NRIQ-" + wide(B62 + "_-", 32), "new-relic-key"),
     (wide(HEX, 36) + "NRAL", "new-relic-key"),
     ("eu01xx" + wide(HEX, 30) + "NRAL", "new-relic-key"),
+    ("hcaik_01" + wide(LOWNUM, 56), "honeycomb-api-key"),
+    ("xaat-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "axiom-token"),
+    (f"pk_{wide('0123456789', 8)}_{wide(string.ascii_uppercase + string.digits, 32)}", "clickup-token"),
+    ("nfp_" + wide(B62, 36), "netlify-token"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
