@@ -468,8 +468,18 @@ def test_lookalikes6_test_mode_keys_of_more_providers_are_still_keys(value: str)
 @pytest.mark.parametrize("text", [
     '    "DB_PASSWORD=changeme", "password=password", "DB_PASSWORD=<password>",',
     "hashlib.scrypt(b'password', salt=b'salt', n=2, r=8, p=1)",
+    '        user_pass = (self.username + ":" + self.password).encode("ascii")',  # code in parentheses
+    "        pwd = (self.password.encode('utf-8') if isinstance(self.password, str)",
+    "        pass_fds = (inheritable, non_inheritable)",
 ])
 def test_lookalikes6_the_next_name_is_no_password(text: str) -> None:
+    assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("text", ["apiKey: 'AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs'",  # Firebase SDKs' example key
+                                  'TOKEN_AUDIENCE = "25872395-ed3a-4703-b647-22ec53f3683c"',
+                                  "jwt_issuer: 7f3c9a1e5b2d48f0a6c4e8b1d9f2a7c3"])
+def test_lookalikes6_vendor_example_keys_and_public_token_fields_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
 
 
