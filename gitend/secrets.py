@@ -238,11 +238,11 @@ def _is_placeholder(secret: str) -> bool:
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
 
 
-# `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
+# `@`, `!`, `&`, `*` start a reference only as a whole name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
 # `%` only as %VAR%, %(name)s or %{name}, `(` only as (none) or before code, (self.password or (user_id:
-# a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
-_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\((?:[\w ]*\)|[A-Za-z_]\w*(?:$|[.(\[]))|"
-                   r"[{\[<\\]|\.{0,2}/|~/|"
+# a Django key may start `@@=`, `!*`, `&50q=`, `%k2` or `(p!`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*][A-Za-z_][\w.:-]*(?![^\s(|])|%(?:\w+%|[({])|"
+                   r"\((?:[\w ]*\)|[A-Za-z_]\w*(?:$|[.(\[]))|[{\[<\\]|\.{0,2}/|~/|"
                    r"(?:https?|file|arn|op|vault|ref\+\w+):|"
                    r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
@@ -902,6 +902,10 @@ _PREFIXED_TOKENS = (
     ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
     ("jina-api-key", "Jina AI API key", r"jina_[a-f0-9]{32}[\w-]{26,30}"),
     ("langfuse-secret-key", "Langfuse secret key", r"sk-lf-" + _UUID),
+    ("bitbucket-access-token", "Bitbucket repository, project or workspace access token",
+     r"ATCTT3xFfGN0[\w=-]{150,300}"),
+    ("inngest-signing-key", "Inngest signing key", r"signkey-(?:prod|test|branch)-[a-f0-9]{64}"),
+    ("xata-api-key", "Xata API key", r"xau_[A-Za-z0-9]{30,40}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

@@ -737,6 +737,9 @@ def wide(alphabet: str, n: int) -> str:
     ("nfp_" + wide(B62, 36), "netlify-token"),
     (f"jina_{wide(HEX, 32)}{wide(B62 + '_', 28)}", "jina-api-key"),
     ("sk-lf-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "langfuse-secret-key"),
+    (f"ATCTT3xFfGN0{wide(B62 + '_-', 171)}={wide('0123456789ABCDEF', 8)}", "bitbucket-access-token"),
+    ("signkey-prod-" + wide(HEX, 64), "inngest-signing-key"),
+    ("xau_" + wide(B62, 33), "xata-api-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
@@ -757,8 +760,10 @@ def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
 
 @pytest.mark.parametrize("key", ["@@=s33x7uuhf(ll%t^em4*0wk%d%5t_@bqij9!m*r8f8b2(=(k", "!*4k#x9z%q2w=e8r+t5y^u1i&o7p",
                                  "%k2fk*d4*be7he9+&()o%=(=cer&wji#ls3@)(#l#v+niduzah",
-                                 "(p!%fm96(vmwo@pbcdm77ncq+@j45vt!a(h#x*=u27u&&#=r5w"])
+                                 "(p!%fm96(vmwo@pbcdm77ncq+@j45vt!a(h#x*=u27u&&#=r5w",
+                                 "&50q=#_ett&5pk&*vw4jxyn)t&p@zulp_=5hs-alywj+7jz)dy"])
 def test_providers5_django_key_starting_with_a_symbol_is_no_reference(key: str) -> None:
     assert spans_of(f"DJANGO_SECRET_KEY='{key}'") == [("secret-assignment", key)]
-    for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "%API_TOKEN%", "%(token)s", "(none)"):
+    for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "&default_token",
+                      "%API_TOKEN%", "%(token)s", "(none)"):
         assert scan_text(f"DJANGO_SECRET_KEY={reference}") == [], reference
