@@ -376,10 +376,15 @@ def _entropy_over(minimum: float) -> Validator:
     return lambda secret, before: _entropy(secret) > minimum
 
 
-def _prefixed_token_ok(token: str, before: str) -> bool:
-    """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
-    start like a token (pina_colada_recipe_for_the_summer_party)."""
-    return _entropy(token) > 3.2 and not _identifier_like(token, 0.8)
+def _prefixed_token_ok(regex: str) -> Validator:
+    """Random after its prefix: not low-entropy filler, nor words that merely start like a token
+    (pina_colada_recipe_for_the_summer_party, vtwn_refresh_record_response)."""
+    prefixes = sorted(_leading_literals(regex), key=len, reverse=True)
+
+    def ok(token: str, before: str) -> bool:
+        body = token[next((len(p) for p in prefixes if token.startswith(p)), 0):]
+        return _entropy(token) > 3.2 and not _identifier_like(body, 0.8)
+    return ok
 
 
 def _random_value(secret: str, before: str) -> bool:
@@ -901,6 +906,8 @@ _PREFIXED_TOKENS = (
     ("axiom-token", "Axiom API or personal token", r"xa[ap]t-" + _UUID),
     ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
     ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
+    ("jina-api-key", "Jina AI API key", r"jina_[a-f0-9]{32}[\w-]{26,30}"),
+    ("langfuse-secret-key", "Langfuse secret key", r"sk-lf-" + _UUID),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -910,7 +917,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("private-key", "Private key block", r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:"
           + _KEY_BODY + r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:\s|\\n){1,4}[A-Za-z0-9+/=]{16,}"
           r"(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]{16,}){0,400})", _private_key_ok, placeholders=False),
-    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok,
+    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok(regex),
             detail=_github_detail if rule_id == "github-token" else None, in_runs=True)
       for rule_id, description, regex in _PREFIXED_TOKENS),
     _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8),

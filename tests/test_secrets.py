@@ -755,6 +755,8 @@ def wide(alphabet: str, n: int) -> str:
     ("xaat-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "axiom-token"),
     (f"pk_{wide('0123456789', 8)}_{wide(string.ascii_uppercase + string.digits, 32)}", "clickup-token"),
     ("nfp_" + wide(B62, 36), "netlify-token"),
+    (f"jina_{wide(HEX, 32)}{wide(B62 + '_', 28)}", "jina-api-key"),
+    ("sk-lf-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "langfuse-secret-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
