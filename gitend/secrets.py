@@ -448,6 +448,12 @@ def _header_ok(secret: str, before: str) -> bool:
     return _looks_random(secret, min_len=12)
 
 
+def _header_value_ok(value: str, before: str) -> bool:
+    """A key in a header a curl command sends: short ones too (Token: 3fea6af1349166ea), but random."""
+    return (not _is_reference(value) and _char_classes(value) >= 2 and _entropy(value) >= 2.5
+            and not _identifier_like(value) and not value.isdigit())
+
+
 _PLACEHOLDER_PASSWORDS = frozenset("password pass passwd pwd secret postgres root admin guest user test mysql "
                                    "redis changeme".split())
 
@@ -693,7 +699,7 @@ _ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.
-_USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])", r"--user[ =](?<![\w-]--user[ =])")
+_USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])[ \t]*", r"--user[ =](?<![\w-]--user[ =])[ \t]*")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
 _SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
@@ -987,11 +993,15 @@ _RULES: tuple[_Rule, ...] = (
     _rule("authorization-header", "Credential in an Authorization header", (
         r"authorization[\"'`]?\s{0,3}[:=]\s{0,3}[\"'`]?(?:(?:bearer|basic|token|bot|apikey|sso-key)\s+)?"
         r"(?P<s>[\w.~+/=-]{8,2048})", r"bearer\s+(?P<s>[^\s\"'`]{11,2047}[^\s\"'`),.;:\]}>])",
-        r"basic\s+(?P<s>[\w+/=]{12,2048})"),
+        r"basic\s+(?P<s>[\w+/=]{12,2048})",
+        r"authorization[\"'`]?\s{0,3}:\s{0,3}(?:[a-z][\w-]{1,20}\s+)(?P<s>[\w.~+/=-]{12,2048})"),  # Api-Token x
           _header_ok, lower=True),
+    _rule("api-key-header", "API key or token in an HTTP header (curl -H)",  # -H "X-Api-Key: …", --header "Token: …"
+          r"(?:-h|--header)[ \t=]+[\"']?(?!authorization)[\w-]{0,30}(?:token|key|secret|auth)[\w-]{0,20}[ \t]*:"
+          r"[ \t]*(?P<s>[^\s\"'`]{7,2047}[^\s\"'`),.;:\]}>])", _header_value_ok, lower=True),
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
-          tuple(flag + r"[\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])" for flag in _USER_FLAGS),
-          _cli_password_ok),
+          tuple(flag + r"[\"']?[^\s\"':$]{0,64}[\"']?:[\"']?(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])"
+                for flag in _USER_FLAGS), _cli_password_ok),  # user:pw, :pw, 'user':'pw', user:'pw'
     _rule("cli-user-password", "API key as the user name on a command line (-u key:)",
           tuple(flag + r"[\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)" for flag in _USER_FLAGS),
           lambda secret, before: _looks_random(secret, min_len=12)),
