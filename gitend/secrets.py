@@ -379,12 +379,17 @@ def _entropy_over(minimum: float) -> Validator:
 def _prefixed_token_ok(regex: str) -> Validator:
     """Random after its prefix: not low-entropy filler, nor words that merely start like a token
     (pina_colada_recipe_for_the_summer_party, vtwn_refresh_record_response)."""
-    prefixes = sorted(_leading_literals(regex), key=len, reverse=True)
-
     def ok(token: str, before: str) -> bool:
-        body = token[next((len(p) for p in prefixes if token.startswith(p)), 0):]
+        body = token[next((len(p) for p in _prefixes(regex) if token.startswith(p)), 0):]
         return _entropy(token) > 3.2 and not _identifier_like(body, 0.8)
     return ok
+
+
+@cache
+def _prefixes(regex: str) -> list[str]:
+    """The literals `regex` starts with, longest first; worked out when first needed, not on import
+    (every hook imports this module)."""
+    return sorted(_leading_literals(regex), key=len, reverse=True)
 
 
 def _random_value(secret: str, before: str) -> bool:
