@@ -199,7 +199,16 @@ _TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdb
                           r"tvly-dev-|flw(?:seck|pubk)_test|access-sandbox-|test_(?:pub_)?(?=[0-9a-f]{24,}$)")
 _DOC_EXAMPLES = frozenset({  # published in vendor docs and copied into thousands of repos
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_BQokikJOvBiI2HlWgH4olfQ2", "sk_test_26PHem9AhJZvU623DfE1x4sd",
-    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    # the example and test API keys in Firebase's SDKs (firebase-android-sdk, firebase-js-sdk)
+    *"""AIzaSyabcdefghijklmnopqrstuvwxyz1234567 AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs
+    AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM AIzaSyDMAScliyLx7F0NPDEJi1QmyCgHIAODrlU
+    AIzaSyD3asb-2pEZVqMkmL6M9N6nHZRR_znhrh0 AIzayDNSXIbFmlXbIE6mCzDLQAqITYefhixbX4A
+    AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4
+    AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM
+    AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ AIzaSyDSb51JiIcB6OJpwwMicseKRhhrOq1cS7g
+    AIzaSyBF2RrAIm4a0mO64EShQfqfd2AFnzAvvuU AIzaSyBcE-OOIbhjyR83gm4r2MFCu4MJmprNXsw
+    AIzaSyB8qGxt4ec15vitgn44duC5ucxaOi4FmqE AIzaSyA8vmApnrHNFE0bApF4hoZ11srVL_n0nvY""".split()})
 
 
 def _ascending(value: str) -> bool:
@@ -230,8 +239,10 @@ def _is_placeholder(secret: str) -> bool:
 
 
 # `@`, `!`, `&`, `*` start a reference only before a name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
-# `%` only as %VAR%, %(name)s or %{name}, `(` only as (none): a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
-_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\([\w ]*\)|[{\[<\\]|\.{0,2}/|~/|"
+# `%` only as %VAR%, %(name)s or %{name}, `(` only as (none) or before code, (self.password or (user_id:
+# a Django key may start `@@=`, `!*`, `%k2` or `(p!`.
+_REFERENCE = _Lazy(r"ENC\[|\$|[@!&*](?=[\w{(])|%(?:\w+%|[({])|\((?:[\w ]*\)|[A-Za-z_]\w*(?:$|[.(\[]))|"
+                   r"[{\[<\\]|\.{0,2}/|~/|"
                    r"(?:https?|file|arn|op|vault|ref\+\w+):|"
                    r"(?:os\.)?(?:getenv|environ)|process\.env|[A-Za-z_][\w.]*[(\[]", re.I)
 _LITERAL_WORDS = frozenset("none null nil true false undefined required optional string str bool int empty "
@@ -299,7 +310,7 @@ _NOT_SECRET_LAST = frozenset(
     "header headers field env var prefix format hash expiry expires expiration ttl timeout policy provider method "
     "mode scope scopes ref arn usage limit location store region label rotation algorithm alg stdin regex pattern "
     "hint prompt placeholder message msg error text title description help reset date time at strength manager "
-    "input column table schema validator validation rule rules kid".split())
+    "input column table schema validator validation rule rules kid audience issuer".split())
 _NOT_SECRET_WORDS = frozenset(
     "public publishable primary foreign sort partition cache lookup idempotency csrf xsrf page pagination "
     "continuation cursor next sync row max min num i18n translation pubkey hash digest checksum fingerprint sha "
@@ -681,6 +692,7 @@ _USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])", r"--user[ =](?<![\w-]--user[ =])")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
 _SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Tokens recognisable by their documented prefix, length and alphabet alone. Each must also not be
 # glued to a longer word and must look random (entropy), so that `sk-ant-api03-xxxx…` is skipped.
 _PREFIXED_TOKENS = (
@@ -876,9 +888,13 @@ _PREFIXED_TOKENS = (
     ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
     ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
     ("together-api-key", "Together AI API key", r"tgp_v1_[\w-]{43}"),
-    ("wakatime-api-key", "WakaTime API key", r"waka_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ("wakatime-api-key", "WakaTime API key", r"waka_" + _UUID),
     ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
     ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
+    ("honeycomb-api-key", "Honeycomb ingest or configuration key", r"hca(?:ik|ic)_[a-z0-9]{58}"),
+    ("axiom-token", "Axiom API or personal token", r"xa[ap]t-" + _UUID),
+    ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
+    ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

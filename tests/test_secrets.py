@@ -478,8 +478,18 @@ def test_lookalikes6_test_mode_keys_of_more_providers_are_still_keys(value: str)
 @pytest.mark.parametrize("text", [
     '    "DB_PASSWORD=changeme", "password=password", "DB_PASSWORD=<password>",',
     "hashlib.scrypt(b'password', salt=b'salt', n=2, r=8, p=1)",
+    '        user_pass = (self.username + ":" + self.password).encode("ascii")',  # code in parentheses
+    "        pwd = (self.password.encode('utf-8') if isinstance(self.password, str)",
+    "        pass_fds = (inheritable, non_inheritable)",
 ])
 def test_lookalikes6_the_next_name_is_no_password(text: str) -> None:
+    assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("text", ["apiKey: 'AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs'",  # Firebase SDKs' example key
+                                  'TOKEN_AUDIENCE = "25872395-ed3a-4703-b647-22ec53f3683c"',
+                                  "jwt_issuer: 7f3c9a1e5b2d48f0a6c4e8b1d9f2a7c3"])
+def test_lookalikes6_vendor_example_keys_and_public_token_fields_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
 
 
@@ -731,6 +741,10 @@ def wide(alphabet: str, n: int) -> str:
     ("NRIQ-" + wide(B62 + "_-", 32), "new-relic-key"),
     (wide(HEX, 36) + "NRAL", "new-relic-key"),
     ("eu01xx" + wide(HEX, 30) + "NRAL", "new-relic-key"),
+    ("hcaik_01" + wide(LOWNUM, 56), "honeycomb-api-key"),
+    ("xaat-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "axiom-token"),
+    (f"pk_{wide('0123456789', 8)}_{wide(string.ascii_uppercase + string.digits, 32)}", "clickup-token"),
+    ("nfp_" + wide(B62, 36), "netlify-token"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""

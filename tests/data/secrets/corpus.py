@@ -226,6 +226,8 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
     "mixpanel": [("mixpanel api secret", lambda m: m.r(HEX, 32))],
     "configcat": [("configcat sdk key", lambda m: f"configcat-sdk-1/{m.r(B64URL, 22)}/{m.r(B64URL, 22)}")],
     "samsara": [("samsara api token", lambda m: "samsara_api_" + m.r(B62, 30))],
+    "honeycomb": [("honeycomb ingest key", lambda m: "hcaik_01" + m.r(LOWNUM, 56))],
+    "axiom": [("axiom token", lambda m: "xaat-" + m.uuid())],
     "posthog": [("posthog personal api key", lambda m: "phx_" + m.r(B62, 43))],
     # collaboration and messaging
     "slack": [("slack bot token", lambda m: f"xoxb-{m.digits(12)}-{m.digits(13)}-{m.r(B62, 24)}"),
