@@ -376,10 +376,15 @@ def _entropy_over(minimum: float) -> Validator:
     return lambda secret, before: _entropy(secret) > minimum
 
 
-def _prefixed_token_ok(token: str, before: str) -> bool:
-    """Random after its prefix: not low-entropy filler, nor words joined by `_`/`-` that happen to
-    start like a token (pina_colada_recipe_for_the_summer_party)."""
-    return _entropy(token) > 3.2 and not _identifier_like(token, 0.8)
+def _prefixed_token_ok(regex: str) -> Validator:
+    """Random after its prefix: not low-entropy filler, nor words that merely start like a token
+    (pina_colada_recipe_for_the_summer_party, vtwn_refresh_record_response)."""
+    prefixes = sorted(_leading_literals(regex), key=len, reverse=True)
+
+    def ok(token: str, before: str) -> bool:
+        body = token[next((len(p) for p in prefixes if token.startswith(p)), 0):]
+        return _entropy(token) > 3.2 and not _identifier_like(body, 0.8)
+    return ok
 
 
 def _random_value(secret: str, before: str) -> bool:
@@ -441,6 +446,12 @@ def _header_ok(secret: str, before: str) -> bool:
         if decoded and decoded.isascii() and decoded.decode().isprintable() and b":" in decoded[1:]:
             return True  # base64("user:password")
     return _looks_random(secret, min_len=12)
+
+
+def _header_value_ok(value: str, before: str) -> bool:
+    """A key in a header a curl command sends: short ones too (Token: 3fea6af1349166ea), but random."""
+    return (not _is_reference(value) and _char_classes(value) >= 2 and _entropy(value) >= 2.5
+            and not _identifier_like(value) and not value.isdigit())
 
 
 _PLACEHOLDER_PASSWORDS = frozenset("password pass passwd pwd secret postgres root admin guest user test mysql "
@@ -688,7 +699,7 @@ _ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.
-_USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])", r"--user[ =](?<![\w-]--user[ =])")
+_USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])[ \t]*", r"--user[ =](?<![\w-]--user[ =])[ \t]*")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
 _SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
 
@@ -895,6 +906,8 @@ _PREFIXED_TOKENS = (
     ("axiom-token", "Axiom API or personal token", r"xa[ap]t-" + _UUID),
     ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
     ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
+    ("jina-api-key", "Jina AI API key", r"jina_[a-f0-9]{32}[\w-]{26,30}"),
+    ("langfuse-secret-key", "Langfuse secret key", r"sk-lf-" + _UUID),
 )
 
 _RULES: tuple[_Rule, ...] = (
@@ -904,7 +917,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("private-key", "Private key block", r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:"
           + _KEY_BODY + r"-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:\s|\\n){1,4}[A-Za-z0-9+/=]{16,}"
           r"(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]{16,}){0,400})", _private_key_ok, placeholders=False),
-    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok,
+    *(_rule(rule_id, description, regex + r"(?![\w-])", _prefixed_token_ok(regex),
             detail=_github_detail if rule_id == "github-token" else None, in_runs=True)
       for rule_id, description, regex in _PREFIXED_TOKENS),
     _rule("aws-access-key-id", "AWS access key ID", r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}" + _END, _entropy_over(2.8),
@@ -976,11 +989,15 @@ _RULES: tuple[_Rule, ...] = (
     _rule("authorization-header", "Credential in an Authorization header", (
         r"authorization[\"'`]?\s{0,3}[:=]\s{0,3}[\"'`]?(?:(?:bearer|basic|token|bot|apikey|sso-key)\s+)?"
         r"(?P<s>[\w.~+/=-]{8,2048})", r"bearer\s+(?P<s>[^\s\"'`]{11,2047}[^\s\"'`),.;:\]}>])",
-        r"basic\s+(?P<s>[\w+/=]{12,2048})"),
+        r"basic\s+(?P<s>[\w+/=]{12,2048})",
+        r"authorization[\"'`]?\s{0,3}:\s{0,3}(?:[a-z][\w-]{1,20}\s+)(?P<s>[\w.~+/=-]{12,2048})"),  # Api-Token x
           _header_ok, lower=True),
+    _rule("api-key-header", "API key or token in an HTTP header (curl -H)",  # -H "X-Api-Key: …", --header "Token: …"
+          r"(?:-h|--header)[ \t=]+[\"']?(?!authorization)[\w-]{0,30}(?:token|key|secret|auth)[\w-]{0,20}[ \t]*:"
+          r"[ \t]*(?P<s>[^\s\"'`]{7,2047}[^\s\"'`),.;:\]}>])", _header_value_ok, lower=True),
     _rule("cli-user-password", "Password on a command line (-u/--user user:password)",
-          tuple(flag + r"[\"']?[^\s\"':$]{1,64}:(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])" for flag in _USER_FLAGS),
-          _cli_password_ok),
+          tuple(flag + r"[\"']?[^\s\"':$]{0,64}[\"']?:[\"']?(?P<s>[^\s\"']{0,127}[^\s\"'),.;:\]}>])"
+                for flag in _USER_FLAGS), _cli_password_ok),  # user:pw, :pw, 'user':'pw', user:'pw'
     _rule("cli-user-password", "API key as the user name on a command line (-u key:)",
           tuple(flag + r"[\"']?(?P<s>[^\s\"':$]{12,1000}):(?=[\s\"']|$)" for flag in _USER_FLAGS),
           lambda secret, before: _looks_random(secret, min_len=12)),

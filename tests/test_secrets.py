@@ -486,6 +486,26 @@ def test_lookalikes6_the_next_name_is_no_password(text: str) -> None:
     assert scan_text(text) == []
 
 
+@pytest.mark.parametrize(("text", "secret"), [
+    ('curl -u ":d2LkV78zLx!t" https://localhost:9200', "d2LkV78zLx!t"),  # no user name
+    ("curl -X POST --user  'johns:h0pk1ns~21s' $URL --data @body.json", "h0pk1ns~21s"),  # two spaces
+    ("curl --user kevin:'pRf7vG2h1L8nQkW9' -iX PATCH", "pRf7vG2h1L8nQkW9"),  # the password quoted alone
+    ('curl -H "Authorization: Api-Token 22cb987851bc5659e29114c62e60c79abd0d2c08" https://x',
+     "22cb987851bc5659e29114c62e60c79abd0d2c08"),
+    ('curl -X POST --header "Api-Token: Sk94HG7f6KB"', "Sk94HG7f6KB"),
+    ('curl -XPOST http://localhost:8080/api/tasks -H "Token: 3fea6af1349166ea"', "3fea6af1349166ea"),
+])
+def test_formats4_curl_user_and_header_forms(text: str, secret: str) -> None:
+    assert [found for _, found in spans_of(text)] == [secret]
+
+
+@pytest.mark.parametrize("text", ['curl -H "Authorization: required for all calls"', 'curl -H "X-Api-Key: $API_KEY"',
+                                  'curl -H "Accept-Token: application/json"', 'curl -H "Cache-Key: user_profile_v2"',
+                                  "curl -u user:password https://x", "curl -u admin: https://x"])
+def test_formats4_curl_headers_without_a_key_do_not_fire(text: str) -> None:
+    assert scan_text(text) == []
+
+
 @pytest.mark.parametrize("text", ["apiKey: 'AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs'",  # Firebase SDKs' example key
                                   'TOKEN_AUDIENCE = "25872395-ed3a-4703-b647-22ec53f3683c"',
                                   "jwt_issuer: 7f3c9a1e5b2d48f0a6c4e8b1d9f2a7c3"])
@@ -558,8 +578,8 @@ def test_encoded3_decoding_is_bounded() -> None:
     (f"config token: xoxe.xoxp-1-{rand(B62, 140)}", "slack-token"),
     (f"refresh_token = 'xoxe-1-{rand(B62, 140)}'", "slack-token"),
     (f"unsigned {_jwt('none', signed=False)} works", "jwt"),
-    (f"curl -H 'X-Auth-Token: {TOKEN_14}' https://api.acme.dev", "secret-assignment"),
-    (f'curl --header "PRIVATE-TOKEN: {TOKEN_14}" https://gitlab.acme.dev/api/v4/projects', "secret-assignment"),
+    (f"curl -H 'X-Auth-Token: {TOKEN_14}' https://api.acme.dev", "api-key-header"),
+    (f'curl --header "PRIVATE-TOKEN: {TOKEN_14}" https://gitlab.acme.dev/api/v4/projects', "api-key-header"),
     (f"curl -H 'Authorization: Bearer {rand(B62, 10)}!{rand(B62, 8)}' https://api.acme.dev",
      "authorization-header"),
     (f'curl -u "{rand(B62, 24)}:" https://api.acme.dev/v1/charges', "cli-user-password"),
@@ -745,6 +765,8 @@ def wide(alphabet: str, n: int) -> str:
     ("xaat-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "axiom-token"),
     (f"pk_{wide('0123456789', 8)}_{wide(string.ascii_uppercase + string.digits, 32)}", "clickup-token"),
     ("nfp_" + wide(B62, 36), "netlify-token"),
+    (f"jina_{wide(HEX, 32)}{wide(B62 + '_', 28)}", "jina-api-key"),
+    ("sk-lf-" + str(uuid.UUID(int=_WIDE.getrandbits(128))), "langfuse-secret-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""

@@ -145,6 +145,8 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
     "nvidia": [("nvidia api key", lambda m: "nvapi-" + m.r(B64URL, 64))],
     "wandb": [("wandb api key", lambda m: "wandb_v1_" + m.r(B62 + "_", 77))],
     "together": [("together api key", lambda m: "tgp_v1_" + m.r(B64URL, 43))],
+    "jina": [("jina api key", lambda m: f"jina_{m.r(HEX, 32)}{m.r(B62, 28)}")],
+    "langfuse": [("langfuse secret key", lambda m: "sk-lf-" + m.uuid())],
     "cerebras": [("cerebras api key", lambda m: "csk-" + m.r(LOWNUM, 48))],
     "langsmith": [("langsmith api key", lambda m: f"lsv2_pt_{m.r(HEX, 32)}_{m.r(HEX, 10)}")],
     "tavily": [("tavily api key", lambda m: "tvly-dev-" + m.r(B62, 32))],
@@ -737,10 +739,23 @@ def _placeholder(m: Maker) -> str:
         "vault:secret/data/app#token", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/app"])
 
 
+TOKEN_PREFIXES = ("pina_", "pinr_", "lip_", "rnd_", "apify_api_", "samsara_api_", "unkey_", "vtwn_", "ddp_", "nfp_",
+                  "tskey-auth-", "polar_pat_", "wandb_v1_", "jina_", "mdb_sa_sk_", "sb_secret_", "AIK_CI_")
+
+
+def _prefix_words(m: Maker) -> str:
+    """A name that starts like a token and goes on in words (pina_colada_recipe, samsara_api_rate_limit)."""
+    words = m.rng.sample(WORDS, m.rng.randint(3, 5))
+    style = m.rng.randrange(3)
+    body = ("_".join(words) if style == 0 else words[0] + "".join(w.capitalize() for w in words[1:]) if style == 1
+            else "-".join(words) + "-" + m.digits(2))
+    return m.rng.choice(TOKEN_PREFIXES) + body
+
+
 # kind -> a value that is no credential, written after a secret-sounding name in one of the syntaxes
 LOOKALIKES: dict[str, Callable[[Maker], str]] = {
     "identifier": _identifier, "build-coordinates": _coordinates, "file-with-hash": _file_with_hash,
-    "sops-ciphertext": _sops, "dummy": _dummy, "placeholder": _placeholder,
+    "sops-ciphertext": _sops, "dummy": _dummy, "placeholder": _placeholder, "prefix-words": _prefix_words,
 }
 # kind -> a whole snippet that holds no credential
 SNIPPETS: dict[str, Callable[[Maker], str]] = {"html-csrf": _csrf_html, "base64-slice": _base64_slice}
