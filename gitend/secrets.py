@@ -700,7 +700,7 @@ _VALUE = (r"""(?:[bru]?["'`])?""" + f"(?={_VALUE_CHAR}{{6}})(?={_VALUE_CHAR}{{12
 # an atomic group `re` has from 3.11 on): a keyword in prose then fails after a few tries, not a hundred.
 _ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]{0,15}))(?P=w)){0,2}["'`\]*]{0,3}"""
              r"""(?:[ \t]*:?[ \t]+&?(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|"""
-             r"""(?<=["'`])[ \t]{0,3},|"""
+             r"""(?<=["'`])[ \t]{0,3},(?=[ \t]{0,3}[bru]?["'`])|"""
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.
