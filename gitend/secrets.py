@@ -379,12 +379,17 @@ def _entropy_over(minimum: float) -> Validator:
 def _prefixed_token_ok(regex: str) -> Validator:
     """Random after its prefix: not low-entropy filler, nor words that merely start like a token
     (pina_colada_recipe_for_the_summer_party, vtwn_refresh_record_response)."""
-    prefixes = sorted(_leading_literals(regex), key=len, reverse=True)
-
     def ok(token: str, before: str) -> bool:
-        body = token[next((len(p) for p in prefixes if token.startswith(p)), 0):]
+        body = token[next((len(p) for p in _prefixes(regex) if token.startswith(p)), 0):]
         return _entropy(token) > 3.2 and not _identifier_like(body, 0.8)
     return ok
+
+
+@cache
+def _prefixes(regex: str) -> list[str]:
+    """The literals `regex` starts with, longest first; worked out when first needed, not on import
+    (every hook imports this module)."""
+    return sorted(_leading_literals(regex), key=len, reverse=True)
 
 
 def _random_value(secret: str, before: str) -> bool:
@@ -695,7 +700,7 @@ _VALUE = (r"""(?:[bru]?["'`])?""" + f"(?={_VALUE_CHAR}{{6}})(?={_VALUE_CHAR}{{12
 # an atomic group `re` has from 3.11 on): a keyword in prose then fails after a few tries, not a hundred.
 _ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]{0,15}))(?P=w)){0,2}["'`\]*]{0,3}"""
              r"""(?:[ \t]*:?[ \t]+&?(?:string|str)[ \t]*=|[ \t]{0,3}(?::{1,3}=|[?+.]=|=>|[=:>|])|"""
-             r"""(?<=["'`])[ \t]{0,3},|"""
+             r"""(?<=["'`])[ \t]{0,3},(?=[ \t]{0,3}[bru]?["'`])|"""
              r"""[ \t]+(?:is|to)(?=[ \t])|>[ \t]*\r?\n[ \t]*|[ \t]+(?=`))"""
              r"""[ \t]{0,3}(?:\*\*?[ \t]{0,2})?""" + _VALUE)
 # `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.

@@ -10,6 +10,7 @@ import dataclasses
 import importlib
 import re
 import string
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,3 +204,11 @@ def test_slow_a_fresh_process_scanning_a_short_text_compiles_only_the_literals_i
     assert findings(f"Fixed the build, see https://github.com/acme/app/pull/123\n{token}\n")[0][3] == token
     tries = [p for p in compiled if isinstance(p, str) and p.startswith("(?<![A-Za-z0-9_])(?=(")]
     assert tries and max(map(len, tries)) < 100, tries
+
+
+def test_importing_the_scanner_compiles_and_works_out_nothing() -> None:
+    """Every hook imports gitend.secrets: regexes compile and literal starts are worked out on first use."""
+    code = ("import gitend.secrets as s; print(s._compiled.cache_info().currsize, s._prefixes.cache_info().currsize, "
+            "s._run_rules.cache_info().currsize, sum('hints' in vars(rule) for rule in s._RULES))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "0", "0", "0"]

@@ -410,6 +410,16 @@ def test_syntax1_each_assignment_form_finds_the_secret(template: str) -> None:
     assert spans_of(template.format(s=TOKEN_14)) == [("secret-assignment", TOKEN_14)]
 
 
+@pytest.mark.parametrize("text", [
+    'client = OpenAI(api_key="test-key", http_client=transport)',  # a keyword in the rejected value before
+    'session.headers.setdefault("x-api-key", http_client=transport)',
+])
+def test_syntax1_a_quoted_name_then_a_comma_assigns_only_a_quoted_value(text: str) -> None:
+    # `"NAME", value` is setProperty("NAME", "value"); unquoted, what follows the comma is an expression
+    # (a keyword argument, a variable): "test-key" followed by `, http_client=transport` was reported
+    assert spans_of(text) == []
+
+
 def test_syntax1_json_string_with_escaped_newline_ends_the_value() -> None:
     text = '{"config.ini": "ACME_TOKEN=' + TOKEN_14 + '\\nBACKUP_ENABLED=true"}'
     assert spans_of(text) == [("secret-assignment", TOKEN_14)]
