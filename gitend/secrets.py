@@ -917,6 +917,8 @@ _PREFIXED_TOKENS = (
      r"ATCTT3xFfGN0[\w=-]{150,300}"),
     ("inngest-signing-key", "Inngest signing key", r"signkey-(?:prod|test|branch)-[a-f0-9]{64}"),
     ("xata-api-key", "Xata API key", r"xau_[A-Za-z0-9]{30,40}"),
+    ("gcp-api-key", "Google Gemini API key", r"AQ\.Ab8RN6[\w-]{44}"),
+    ("telnyx-api-key", "Telnyx API v2 key", r"KEY[0-9A-F]{32}_[A-Za-z0-9]{22}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

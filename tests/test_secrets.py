@@ -770,6 +770,8 @@ def wide(alphabet: str, n: int) -> str:
     (f"ATCTT3xFfGN0{wide(B62 + '_-', 171)}={wide('0123456789ABCDEF', 8)}", "bitbucket-access-token"),
     ("signkey-prod-" + wide(HEX, 64), "inngest-signing-key"),
     ("xau_" + wide(B62, 33), "xata-api-key"),
+    ("AQ.Ab8RN6" + wide(B62 + "_-", 44), "gcp-api-key"),
+    (f"KEY{wide('0123456789ABCDEF', 32)}_{wide(B62, 22)}", "telnyx-api-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
