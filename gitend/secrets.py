@@ -958,8 +958,9 @@ _RULES: tuple[_Rule, ...] = (
           r"co(?:here)?_?api_?key" + _OP + r"(?P<s>[a-z0-9]{40})(?![a-z0-9])", _random_value, lower=True),
     _rule("mistral-api-key", "Mistral API key (named in context)",
           r"mistral[\w.-]{0,20}?(?:key|token)" + _OP + r"(?P<s>[a-z0-9]{32})(?![a-z0-9])", _random_value, lower=True),
-    _rule("slack-token", "Slack token", (r"xox(?:[abeoprs]|e\.xox[bp])-[0-9A-Za-z-]{20,255}" + _END,
-                                         r"xapp-[0-9A-Za-z-]{20,255}" + _END),
+    _rule("slack-token", "Slack token", (r"xox(?:[abceoprs]|e\.xox[bp])-[0-9A-Za-z-]{20,255}" + _END,
+                                         r"xapp-[0-9A-Za-z-]{20,255}" + _END,
+                                         r"xoxd-[\w%+/=-]{60,600}(?![\w%+/=-])"),  # the browser session cookie
           lambda s, b: _digits(s) >= 8 and _entropy(s) > 3, in_runs=True),
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5), in_runs=True),

@@ -12,6 +12,7 @@ import types
 import uuid
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -772,6 +773,8 @@ def wide(alphabet: str, n: int) -> str:
     ("xau_" + wide(B62, 33), "xata-api-key"),
     ("AQ.Ab8RN6" + wide(B62 + "_-", 44), "gcp-api-key"),
     (f"KEY{wide('0123456789ABCDEF', 32)}_{wide(B62, 22)}", "telnyx-api-key"),
+    (f"xoxc-{wide('0123456789', 12)}-{wide('0123456789', 12)}-{wide('0123456789', 13)}-{wide(HEX, 64)}", "slack-token"),
+    ("xoxd-" + quote(base64.b64encode(_WIDE.randbytes(120)).decode(), safe=""), "slack-token"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""

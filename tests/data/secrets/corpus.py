@@ -239,6 +239,7 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
               ("slack app token", lambda m: f"xapp-1-A{m.r(UPPER + DIGITS, 10)}-{m.digits(13)}-{m.r(HEX, 64)}"),
               ("slack config token", lambda m: f"xoxe.xoxp-1-{m.r(B62, 140)}"),
               ("slack refresh token", lambda m: f"xoxe-1-{m.r(B62, 140)}"),
+              ("slack session token", lambda m: f"xoxc-{m.digits(12)}-{m.digits(12)}-{m.digits(13)}-{m.r(HEX, 64)}"),
               ("slack webhook", lambda m: f"https://hooks.slack.com/services/T{m.r(UPPER + DIGITS, 8)}/B{m.r(UPPER + DIGITS, 10)}/{m.r(B62, 24)}")],
     "discord": [("discord webhook", lambda m: f"https://discord.com/api/webhooks/{m.digits(18)}/{m.r(B64URL, 68)}"),
                 ("discord bot token", lambda m: f"{m.b64(m.digits(18).encode()).rstrip('=')}.{m.r(B64URL, 6)}.{m.r(B64URL, 38)}")],
