@@ -919,6 +919,9 @@ _PREFIXED_TOKENS = (
     ("xata-api-key", "Xata API key", r"xau_[A-Za-z0-9]{30,40}"),
     ("gcp-api-key", "Google Gemini API key", r"AQ\.Ab8RN6[\w-]{44}"),
     ("telnyx-api-key", "Telnyx API v2 key", r"KEY[0-9A-F]{32}_[A-Za-z0-9]{22}"),
+    ("linear-api-key", "Linear OAuth access token", r"lin_oauth_[a-f0-9]{64}"),
+    # <deployment type>:<deployment name, adjective-animal-123>|<secret>
+    ("convex-deploy-key", "Convex deploy key", r"(?:prod|preview|dev):[a-z]+-[a-z]+-[0-9]{2,4}\|[\w+/=-]{40,400}"),
 )
 
 _RULES: tuple[_Rule, ...] = (

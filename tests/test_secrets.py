@@ -775,6 +775,8 @@ def wide(alphabet: str, n: int) -> str:
     (f"KEY{wide('0123456789ABCDEF', 32)}_{wide(B62, 22)}", "telnyx-api-key"),
     (f"xoxc-{wide('0123456789', 12)}-{wide('0123456789', 12)}-{wide('0123456789', 13)}-{wide(HEX, 64)}", "slack-token"),
     ("xoxd-" + quote(base64.b64encode(_WIDE.randbytes(120)).decode(), safe=""), "slack-token"),
+    ("lin_oauth_" + wide(HEX, 64), "linear-api-key"),
+    ("prod:famous-cricket-102|" + base64.b64encode(_WIDE.randbytes(60)).decode(), "convex-deploy-key"),
 ])
 def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rule: str) -> None:
     """Found by the format alone: in prose, and under a name that says nothing of a secret."""
@@ -787,7 +789,7 @@ def test_providers5_prefixed_formats_found_without_a_secret_name(value: str, rul
     "tskey-auth-short", "SWMTKN-1-abc-def", "rnd_value_generator_v2", "apify_api_client_version",
     "a token minted mid-server-tool-loop whose content was continuable", "samsara_api_rate_limit_hit",
     "unkey_key_rbac_form_state", "vtwn_notRealnotRealnotRealnotReal", "lip_readingAssistantModule",
-    "SCWXXXXXXXXXXXXXXXXX",
+    "SCWXXXXXXXXXXXXXXXXX", "prod:fleet-goldfish-183|...", "CONVEX_DEPLOYMENT=prod:fleet-goldfish-183",
 ])
 def test_providers5_prefix_look_alikes_do_not_fire(text: str) -> None:
     assert scan_text(f"see {text} here") == []

@@ -200,6 +200,9 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
                     ("planetscale password", lambda m: "pscale_pw_" + m.r(B64URL, 43))],
     "mongodb-atlas": [("atlas client secret", lambda m: "mdb_sa_sk_" + m.r(B62 + "_", 40))],
     "cockroachdb": [("cockroach api key", lambda m: f"CCDB1_{m.r(B62, 22)}_{m.r(B62, 40)}")],
+    "convex": [("convex deploy key", lambda m: f"prod:{m.rng.choice(['famous', 'happy', 'brave'])}-"
+                                              f"{m.rng.choice(['cricket', 'otter', 'lynx'])}-{m.digits(3)}|"
+                                              + m.b64(m.rng.randbytes(60)))],
     "neon": [("neon api key", lambda m: "napi_" + m.r(LOWNUM, 64))],
     "astra": [("astra db token", lambda m: f"AstraCS:{m.r(UPPER + LOWER, 24)}:{m.r(HEX, 64)}")],
     "databricks": [("databricks token", lambda m: "dapi" + m.r(HEX, 32))],
@@ -248,7 +251,8 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
     "googlechat": [("chat webhook", lambda m: f"https://chat.googleapis.com/v1/spaces/AAAA{m.r(B62, 7)}/messages?key=AIza{m.r(B62, 35)}&token={m.r(B64URL, 43)}")],
     "mattermost": [("mattermost access token", lambda m: m.r(LOWNUM, 26))],
     "matrix": [("matrix access token", lambda m: f"syt_{m.b64('deploybot'.encode()).rstrip('=')}_{m.r(B62, 20)}_{m.r(B62, 6)}")],
-    "linear": [("linear api key", lambda m: "lin_api_" + m.r(B62, 40))],
+    "linear": [("linear api key", lambda m: "lin_api_" + m.r(B62, 40)),
+               ("linear oauth token", lambda m: "lin_oauth_" + m.r(HEX, 64))],
     "notion": [("notion token", lambda m: "ntn_" + m.r(B62, 46)), ("notion api key", lambda m: "secret_" + m.r(B62, 43))],
     "airtable": [("airtable pat", lambda m: f"pat{m.r(B62, 14)}.{m.r(HEX, 64)}")],
     "asana": [("asana pat", lambda m: f"2/{m.digits(16)}/{m.digits(16)}:{m.r(HEX, 32)}")],
