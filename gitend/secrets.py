@@ -139,22 +139,28 @@ _COMMON_PAIRS = frozenset(
     "yp".split())
 
 
-def _word(piece: str, among_digits: bool = False) -> bool:
-    """A pronounceable word of an identifier: short, or with vowels and no long consonant run. Among
-    digits, also at least half its letter pairs common ones: `cifvr` and `rfikln` of a random token
-    (`yde1rfikln0cifvr0hyo`) are no words; `apigateway`, a name of words run together, can be one."""
+def _word(piece: str, strict: bool = False) -> bool:
+    """A pronounceable word of an identifier: short, or with vowels and no long consonant run. In a
+    `strict` value, also at least half its letter pairs common ones: `cifvr` and `rfikln` of a random
+    token (`yde1rfikln0cifvr0hyo`) are no words."""
     vowels = sum(c in "aeiouAEIOU" for c in piece)
     pairs = [piece[at:at + 2].lower() for at in range(len(piece) - 1)]
     return len(piece) <= 3 or (not _UNPRONOUNCEABLE.search(piece) and (
         vowels * 10 >= 3 * len(piece) if len(piece) > 8 else vowels > 0) and (
-        not among_digits or len(piece) < 5 or 2 * sum(pair in _COMMON_PAIRS for pair in pairs) >= len(pairs)))
+        not strict or len(piece) < 5 or 2 * sum(pair in _COMMON_PAIRS for pair in pairs) >= len(pairs)))
+
+
+def _strict(value: str) -> bool:
+    """Lower-case letters and digits, run together: the shape of many providers' random tokens, and
+    seldom of a name (names have separators or capitals: apigateway, hexgrad/Kokoro-82M stay names)."""
+    return value.isalnum() and value.islower() and any(c.isdigit() for c in value)
 
 
 def _words_and_numbers(value: str) -> bool:
     """user_session_key_v2, PROVIDER_HANDLER_7, deploy-auth-2024, sessionManagerRefresh495: words and
     short numbers, joined by separators or camelCase (random tokens have pieces that are no words)."""
     segments = _SEGMENTS.findall(value)
-    among_digits = any(c.isdigit() for c in value)
+    strict = _strict(value)
     words, in_words, letters, numbers = 0, 0, 0, 0
     for segment in segments:
         if segment[0].isdigit():
@@ -162,7 +168,7 @@ def _words_and_numbers(value: str) -> bool:
             if len(segment) > 8 or numbers > 2:  # a version or a year, not digits strewn among letters
                 return False
         elif segment[0].isalpha():
-            if not _word(segment, among_digits):
+            if not _word(segment, strict):
                 return False
             letters += len(segment)
             if len(segment) > 3:
@@ -178,8 +184,8 @@ def _identifier_like(value: str, threshold: float = 0.6) -> bool:
     tokens have far fewer vowels), so `k3jdhaemo…` is not taken for words."""
     if _words_and_numbers(value):
         return True
-    among_digits = any(c.isdigit() for c in value)
-    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w, among_digits))
+    strict = _strict(value)
+    words = (w for w in _WORDISH.findall(value) if not _UNPRONOUNCEABLE.search(w) and _word(w, strict))
     return _digits(value) * 6 <= len(value) and sum(map(len, words)) >= threshold * len(value)
 
 

@@ -452,7 +452,9 @@ def test_lowercase2_short_random_lowercase_and_digit_values_are_found(size: int,
 def test_lowercase2_names_of_words_with_or_without_digits_stay_names() -> None:
     for text in ['APIGATEWAY_AUTHORIZER_KEY = "x-amazon-apigateway-authorizer"',
                  'token: "sessionManagerRefresh495"', "api_key = deploy-auth-2024-release",
-                 "    def test_empty_PYTHONPATH_issue16309(self):"]:
+                 "    def test_empty_PYTHONPATH_issue16309(self):",
+                 '_prepare_url("hf_token", "hexgrad/Kokoro-82M")',  # names with digits, capitals, separators
+                 '"Truepic/ai-content-credentials","ennov8ion/comicbook-models"']:
         assert scan_text(text) == [], text
 
 
