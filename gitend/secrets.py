@@ -712,7 +712,11 @@ _ASSIGNED = (r"""(?=(?P<n>[a-z0-9_.-]{0,40}))(?P=n)(?:(?=(?P<w> [a-z][a-z0-9_.-]
 # `-u ` or `--user=` not inside a word: the literal first, where `re` finds it fast, the lookbehind after.
 _USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])[ \t]*", r"--user[ =](?<![\w-]--user[ =])[ \t]*")
 # One regex per keyword: an alternation of several keywords runs ~5x slower in `re`.
-_SECRET_KEYWORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "pat")
+# Not in words that are no secret's name (see _secret_name_kind), which docs and notes say often, each
+# costing the keyword's pattern a try: path, pattern; author, authentication (authorization has a rule of
+# its own); passing, passed, passes.
+_SECRET_KEYWORDS = ("pass(?!ing|ed|es|ive|port|age|enger|ion)", "pwd", "secret", "token", "key", "auth(?!or|entic)",
+                    "credential", "pat(?![a-z])")
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Tokens recognisable by their documented prefix, length and alphabet alone. Each must also not be

@@ -524,6 +524,13 @@ def test_formats4_facebook_app_id_then_secret_or_token(token: str) -> None:
     assert scan_text("| 123456789012345 | build_release_notes_for_version_two |") == []
 
 
+@pytest.mark.parametrize("text", ['GITLAB_PAT="Xk29dj3KfL0qPz8aWm4R"', "my_pat: Xk29dj3KfL0qPz8aWm4R",
+                                  "auth = 'Xk29dj3KfL0qPz8aWm4R'", "basicAuth: Xk29dj3KfL0qPz8aWm4R",
+                                  'dbPass = "h7#kLp2q"', "PASSWD=h7#kLp2q"])
+def test_syntax1_names_that_end_in_pat_auth_or_pass_are_still_secret_names(text: str) -> None:
+    assert [rule for rule, _ in spans_of(text)] == ["secret-assignment"]
+
+
 def _jwt(alg: str = "HS256", signed: bool = True) -> str:
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).decode().rstrip("=")
