@@ -235,13 +235,14 @@ class Terminal:
         return int(self._tmux("display-message", "-p", "-t", "claude", "#{pane_pid}").strip())
 
     def _dead(self) -> int | None:
-        """claude's exit status once it has ended (128+N for a signal), else None."""
+        """claude's exit status once it has ended (128+N for a signal), else None. tmux marks the pane
+        dead a moment before it records how the process ended: until then, it has not ended yet."""
         dead, status, killed_by = (self._tmux("display-message", "-p", "-t", "claude",
                                               "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
                                    .split(":") + ["", ""])[:3]
-        if dead != "1":
+        if dead != "1" or not (status or killed_by):
             return None
-        return 128 + int(killed_by) if killed_by else int(status or -1)
+        return 128 + int(killed_by) if killed_by else int(status)
 
     def exit_status(self, timeout: float = 30) -> int:
         """Wait for claude to end; its exit status."""

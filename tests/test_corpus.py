@@ -6,6 +6,8 @@ Targets (issue 14): recall >= 0.98 overall and >= 0.95 in every syntax; false al
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from gitend import secrets
@@ -32,9 +34,10 @@ def test_corpus_is_as_wide_as_the_issue_asks() -> None:
     assert {"makefile ::=", "makefile :::=", "xml-own-line", "json-escaped-newline", "k8s-secret-data",
             "curl-user", "markdown-table"} <= set(corpus.SYNTAXES)
     assert all(c.text[c.start:c.end] for c in positives)
-    assert len(alikes) >= 200 and {c.group for c in alikes} >= {
-        "identifier", "build-coordinates", "file-with-hash", "sops-ciphertext", "html-csrf", "base64-slice",
-        "dummy", "placeholder"}
+    per_kind = Counter(c.group for c in alikes)
+    assert set(per_kind) >= {"identifier", "build-coordinates", "file-with-hash", "sops-ciphertext", "html-csrf",
+                             "base64-slice", "dummy", "placeholder"}
+    assert min(per_kind.values()) >= 200  # at least 200 look-alikes of every kind
     assert corpus.positives() == positives  # seeded: the same corpus on every run
 
 
@@ -53,5 +56,5 @@ def test_false_alarms_on_look_alikes(results: Results) -> None:
         (case.group, case.text[:120], [f.rule for f in found]) for case, found in results.alarms]
 
 
-def test_no_look_alike_kind_fires_often(results: Results) -> None:
-    assert all(fired / total <= 0.05 for fired, total in results.alarms_by_kind.values())
+def test_no_look_alike_kind_fires_more_than_the_target(results: Results) -> None:
+    assert all(fired / total <= MAX_FALSE_ALARMS for fired, total in results.alarms_by_kind.values())

@@ -769,7 +769,7 @@ LOOKALIKES: dict[str, Callable[[Maker], str]] = {
 }
 # kind -> a whole snippet that holds no credential
 SNIPPETS: dict[str, Callable[[Maker], str]] = {"html-csrf": _csrf_html, "base64-slice": _base64_slice}
-LOOKALIKES_PER_KIND = 40
+LOOKALIKES_PER_KIND = 200
 
 
 def lookalikes(seed: int = SEED + 1) -> list[Case]:
