@@ -47,6 +47,22 @@ def gitend(*args: str, cwd: Path | str = ".", input: bytes | None = None, env: d
                                        proc.stderr.decode("utf-8", "replace"))
 
 
+def commit(repo: Path, files: dict[str, str] | dict[str, bytes], message: str = "notes") -> str:
+    """Write `files` into the repository and commit them: the new commit's id."""
+    for name, content in files.items():
+        write(repo / name, content)
+    git(repo, "add", *files)
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def pre_push(repo: Path, remote: Path, lines: str) -> tuple[int, str]:
+    """Run the pre-push hook as git does, with git's `<local ref> <sha> <remote ref> <sha>` lines:
+    its exit status and stderr."""
+    proc = gitend("review", "--pre-push", "origin", str(remote), cwd=repo, input=lines.encode())
+    return proc.returncode, proc.stderr
+
+
 def payload(cwd: Path | str, *, session_id: str = "session-1", transcript: Path | str | None = None,
             reason: str = "other", event: str = "SessionEnd") -> bytes:
     data = {"session_id": session_id, "transcript_path": str(transcript) if transcript else None,

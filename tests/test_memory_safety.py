@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from testing.faults import small_disk
-from testing.machine import Machine, bare_remote, project, remote_file
+from testing.machine import Machine, project, remote_file
 from testing.repo import git, init_repo, payload, write
 
 FOLDER = "claude/memory/github.com+someone+project"
@@ -180,14 +180,20 @@ def test_13_4_pull_never_overwrites_an_unsynced_local_edit_whatever_the_clocks(
     assert texts == {"written here, never synced\n", "from the laptop\n"}, texts  # both, where Claude looks
 
 
-def test_13_4_pull_after_two_machines_edited_one_note_keeps_both_on_the_last_editor(
-        tmp_path: Path, remote: Path) -> None:
+def one_note_on_two_machines(tmp_path: Path, remote: Path) -> tuple[Machine, Machine, Path, Path]:
+    """Machines A and B, and their checkouts of one project: A wrote shared.md (v1) and synced, B pulled it."""
     a = Machine.create(tmp_path / "a-home", remote)
     b = Machine.create(tmp_path / "b-home", remote)
     on_a, on_b = project(tmp_path / "a-home" / "project"), project(tmp_path / "b-home" / "project")
     a.note(on_a, "shared.md", "v1\n")
     a.sync(on_a)
     assert b.gitend("memory", "pull", "-C", str(on_b)).returncode == 0
+    return a, b, on_a, on_b
+
+
+def test_13_4_pull_after_two_machines_edited_one_note_keeps_both_on_the_last_editor(
+        tmp_path: Path, remote: Path) -> None:
+    a, b, on_a, on_b = one_note_on_two_machines(tmp_path, remote)
     a.note(on_a, "shared.md", "v2 from A\n")
     a.sync(on_a)
     b.note(on_b, "shared.md", "v2 from B, edited last\n")
@@ -289,12 +295,7 @@ def test_13_9_one_projects_failure_never_stops_anothers(laptop: Machine, remote:
 
 
 def test_13_16_conflict_notice_stays_in_status_until_resolved(tmp_path: Path, remote: Path) -> None:
-    a = Machine.create(tmp_path / "a-home", remote)
-    b = Machine.create(tmp_path / "b-home", remote)
-    on_a, on_b = project(tmp_path / "a-home" / "project"), project(tmp_path / "b-home" / "project")
-    a.note(on_a, "shared.md", "v1\n")
-    a.sync(on_a)
-    assert b.gitend("memory", "pull", "-C", str(on_b)).returncode == 0
+    a, b, on_a, on_b = one_note_on_two_machines(tmp_path, remote)
     a.note(on_a, "shared.md", "v2 from A\n")
     b.note(on_b, "shared.md", "v2 from B\n")
     a.sync(on_a)

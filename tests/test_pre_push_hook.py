@@ -8,23 +8,10 @@ from pathlib import Path
 import pytest
 
 from testing.machine import Machine
-from testing.repo import git, gitend, write
+from testing.repo import commit, git, gitend, pre_push, write
 
 TOKEN = "ghp_R8x2Kq9ZtLm4Vb7Nc1Hd5Jf3Gs6Wp0Ya2Eu8"  # fake, fails GitHub's checksum
 ZERO = "0" * 40
-
-
-def pre_push(repo: Path, remote: Path, lines: str) -> tuple[int, str]:
-    proc = gitend("review", "--pre-push", "origin", str(remote), cwd=repo, input=lines.encode())
-    return proc.returncode, proc.stderr
-
-
-def commit(repo: Path, files: dict[str, bytes], message: str = "notes") -> str:
-    for name, data in files.items():
-        write(repo / name, data)
-    git(repo, "add", *files)
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
 
 
 @pytest.mark.parametrize("files", [

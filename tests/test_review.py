@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from testing.machine import Machine, project, remote_file
-from testing.repo import git, gitend, write
+from testing.repo import commit, git, gitend, pre_push, write
 from testing.terminal import converse
 
 FOLDER = "claude/memory/github.com+someone+project"
@@ -173,33 +173,17 @@ def test_pre_push_mode_reads_git_lines(laptop: Machine, remote: Path) -> None:
     base = git(laptop.dots, "rev-parse", "HEAD~1").strip()
     zero = "0" * 40
 
-    def pre_push(lines: str) -> tuple[int, str]:
-        proc = gitend("review", "--pre-push", "origin", str(remote), cwd=laptop.dots, input=lines.encode())
-        return proc.returncode, proc.stderr
-
-    code, err = pre_push(f"refs/heads/main {head} refs/heads/main {base}\n")
+    code, err = pre_push(laptop.dots, remote, f"refs/heads/main {head} refs/heads/main {base}\n")
     assert code == 1 and "notes.txt:1 github-token" in err and TOKEN not in err
-    code, err = pre_push(f"refs/heads/main {head} refs/heads/new {zero}\n")  # a new branch
+    code, err = pre_push(laptop.dots, remote, f"refs/heads/main {head} refs/heads/new {zero}\n")  # new branch
     assert code == 1
-    assert pre_push(f"(delete) {zero} refs/heads/old {base}\n")[0] == 0  # a deletion adds nothing
-    assert pre_push("")[0] == 0  # nothing pushed
-    assert pre_push(f"refs/heads/main {base} refs/heads/main {base}\n")[0] == 0
-    code, _ = pre_push(f"refs/heads/x {base} refs/heads/x {zero}\nrefs/heads/main {head} refs/heads/main {base}\n")
+    deletion = f"(delete) {zero} refs/heads/old {base}\n"
+    assert pre_push(laptop.dots, remote, deletion)[0] == 0  # a deletion adds nothing
+    assert pre_push(laptop.dots, remote, "")[0] == 0  # nothing pushed
+    assert pre_push(laptop.dots, remote, f"refs/heads/main {base} refs/heads/main {base}\n")[0] == 0
+    code, _ = pre_push(laptop.dots, remote,
+                       f"refs/heads/x {base} refs/heads/x {zero}\nrefs/heads/main {head} refs/heads/main {base}\n")
     assert code == 1  # the second ref carries it
-
-
-def pre_push(repo: Path, remote: Path, lines: str) -> tuple[int, str]:
-    """Run the pre-push hook as git does, with git's `<local ref> <sha> <remote ref> <sha>` lines."""
-    proc = gitend("review", "--pre-push", "origin", str(remote), cwd=repo, input=lines.encode())
-    return proc.returncode, proc.stderr
-
-
-def commit(repo: Path, files: dict[str, str], message: str = "notes") -> str:
-    for name, text in files.items():
-        write(repo / name, text)
-    git(repo, "add", *files)
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
 
 
 def test_pre_push_scans_added_lines_that_look_like_diff_headers(laptop: Machine, remote: Path) -> None:
