@@ -13,6 +13,7 @@ import platform
 import pwd
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -235,12 +236,16 @@ class Terminal:
         return int(self._tmux("display-message", "-p", "-t", "claude", "#{pane_pid}").strip())
 
     def _dead(self) -> int | None:
-        """claude's exit status once it has ended (128+N for a signal), else None. tmux marks the pane
-        dead a moment before it records how the process ended: until then, it has not ended yet."""
-        dead, status, killed_by = (self._tmux("display-message", "-p", "-t", "claude",
-                                              "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
-                                   .split(":") + ["", ""])[:3]
-        if dead != "1" or not (status or killed_by):
+        """claude's exit status once it has ended (128+N for a signal), else None."""
+        server, dead, status, killed_by = (self._tmux("display-message", "-p", "-t", "claude",
+                                                      "#{pid}:#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")
+                                           .strip().split(":") + ["", ""])[:4]
+        if dead != "1":
+            return None
+        if not (status or killed_by):
+            # The pane closed but tmux has not reaped claude: it misses the SIGCHLD when claude exits
+            # while libutempter's own handler is in (tmux/tmux#311), and the zombie waits forever.
+            os.kill(int(server), signal.SIGCHLD)
             return None
         return 128 + int(killed_by) if killed_by else int(status)
 
