@@ -223,7 +223,7 @@ class Terminal:
             deadline = time.monotonic() + 1.5
             while time.monotonic() < deadline:
                 lines = self._prompt_lines()
-                if lines and lines[-1] == "" and text in lines[:-1] or self._dead() is not None:
+                if (lines and lines[-1] == "" and text in lines[:-1]) or self._dead() is not None:
                     return
                 time.sleep(0.1)
         raise AssertionError(f"Enter did not submit {text!r}:\n{self.screen()}")

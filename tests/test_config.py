@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -136,15 +135,14 @@ def test_numbers_at_their_limits_are_fine(hermetic: Path) -> None:
 
 @pytest.mark.parametrize("where", ["user", "repository"])
 def test_a_config_file_over_64_kib_is_refused_before_parsing(hermetic: Path, tmp_path: Path, where: str) -> None:
-    text = "snapshot:\n" + "".join(f"  # padding line {n}\n" for n in range(30_000)) + "  enabled: true\n"
+    # Not YAML at its end: were it parsed first, the error would be a YAML one.
+    text = "snapshot:\n" + "".join(f"  # padding line {n}\n" for n in range(30_000)) + "  enabled: [true\n"
     assert len(text) > 64 << 10
     path = user_config(hermetic, text) if where == "user" else tmp_path / ".gitend.yaml"
     if where == "repository":
         path.write_text(text)
-    started = time.monotonic()
     with pytest.raises(GitendError) as info:
         config.load(tmp_path)
-    assert time.monotonic() - started < 0.5
     message = str(info.value)
     assert f"config error in {path}: larger than 64 KiB" in message and "\n" not in message
     path.write_text("snapshot:\n" + "".join(f"  # padding line {n}\n" for n in range(2_000)) + "  enabled: false\n")
