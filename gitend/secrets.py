@@ -199,7 +199,7 @@ def _looks_random(value: str, min_len: int = 16) -> bool:
 _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "change_me", "change-me",
                       "redacted", "dummy", "sample", "fake", "insert", "replace", "<", ">", "${", "{{", "}}",
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
-                      "sandbox", "todo", "qwerty", "asdfgh")
+                      "sandbox", "todo", "qwerty", "asdfgh", "abc123", "####")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
 _TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|\$aact_hmlg_|eztk|sq0csp-|"
                           r"tvly-dev-|flw(?:seck|pubk)_test|access-sandbox-|test_(?:pub_)?(?=[0-9a-f]{24,}$)")
@@ -256,13 +256,15 @@ _LITERAL_WORDS = frozenset("none null nil true false undefined required optional
 
 
 def _is_reference(value: str) -> bool:
-    """$VAR, !vault, paths, URLs, env lookups, calls, or a dotted name like settings.SECRET_KEY."""
+    """$VAR, !vault, paths, URLs, env lookups, calls, or a dotted name like settings.SECRET_KEY (not a
+    region code before a random part: na1.KpVhTqRwXmBzLcYdFgJs, a FullStory key)."""
     parts = value.split(".")
     if value.startswith("/") and len(value) >= 20 and _char_classes(value) >= 3 and re.fullmatch(
             r"[A-Za-z0-9+/]+={0,2}", value) and not re.search(r"/[a-z]{3,}/", value):
         return False  # base64 that starts with a slash (a WireGuard key), not a path like /etc/ssl/…
     return bool(_REFERENCE.match(value)) or value.lower() in _LITERAL_WORDS or (
-        len(parts) > 1 and all(re.fullmatch(r"[A-Za-z_]\w*", p) for p in parts) and _digits(value) <= 3)
+        len(parts) > 1 and all(re.fullmatch(r"[A-Za-z_]\w*", p) for p in parts) and _digits(value) <= 3
+        and not (len(parts) == 2 and re.fullmatch(r"[a-z]{2,4}\d{1,2}", parts[0]) and _looks_random(parts[1])))
 
 
 # Not a credential whatever the name says: build coordinates (group:artifact:1.2.3, name@1.2.3) and
@@ -323,7 +325,7 @@ _NOT_SECRET_WORDS = frozenset(
     "integrity etag nonce".split())
 _PASSWORD_WORDS = frozenset("password passwd passphrase pwd pass pw".split())
 _STRONG_WORDS = frozenset("secret token apikey credential credentials privatekey".split())
-_SECRET_LAST = frozenset("secret token key apikey auth credential credentials pat".split())
+_SECRET_LAST = frozenset("secret token key apikey auth credential credentials creds pat".split())
 _SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "credentials", "accesskey",
                    "privatekey", "secretkey")
 
@@ -509,8 +511,8 @@ def _assignment_ok(value: str, before: str) -> bool:
     if name and " " in name and re.search(r",[ \t]*[bru]?[\"'`]?$", before):
         return False  # ("Acme API key", "…"): the comma form names a variable, not a sentence
     opened = before.rstrip()
-    if opened.endswith(">") and not re.search(r"<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
-        return False  # `>` assigns only in <password>value</password>
+    if opened.endswith(">") and not re.search(r"(?:^|[\s>])<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
+        return False  # `>` assigns only in <password>value</password>, not in a URL template (://user:<password>@)
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length
@@ -716,7 +718,7 @@ _USER_FLAGS = (r"-u[ =](?<![\w-]-u[ =])[ \t]*", r"--user[ =](?<![\w-]--user[ =])
 # costing the keyword's pattern a try: path, pattern; author, authentication (authorization has a rule of
 # its own); passing, passed, passes.
 _SECRET_KEYWORDS = ("pass(?!ing|ed|es|ive|port|age|enger|ion)", "pwd", "secret", "token", "key", "auth(?!or|entic)",
-                    "credential", "pat(?![a-z])")
+                    "cred(?:ential|s(?![a-z]))", "pat(?![a-z])")
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Tokens recognisable by their documented prefix, length and alphabet alone. Each must also not be
@@ -729,7 +731,7 @@ _PREFIXED_TOKENS = (
     ("snyk-token", "Snyk token", r"snyk_(?:uat|sat)\.[a-z0-9]{8}\.[\w-]{20,80}"),
     ("sonarqube-token", "SonarQube token", r"sq[upa]_[a-f0-9]{40}"),
     ("nuget-api-key", "NuGet API key", r"oy2[a-z0-9]{43}"),
-    ("asaas-api-key", "Asaas API key", r"\$aact_(?:prod_|hmlg_)?[\w+/=$-]{40,300}"),
+    ("asaas-api-key", "Asaas API key", r"\$aact_(?:prod_|hmlg_)?[\w+/=$-]{20,300}"),
     ("gc-notify-api-key", "GC Notify API key", r"gcntfy-[\w-]{1,80}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
      r"[0-9a-f]{4}-[0-9a-f]{12}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     ("segment-token", "Segment public API token", r"sgp_[A-Za-z0-9]{64}"),
@@ -758,7 +760,7 @@ _PREFIXED_TOKENS = (
     ("woocommerce-key", "WooCommerce consumer key or secret", r"c[ks]_[a-f0-9]{40}"),
     ("klaviyo-api-key", "Klaviyo private API key", r"pk_[a-f0-9]{34}"),
     ("nostr-private-key", "Nostr private key", r"nsec1[02-9ac-hj-np-z]{58}"),
-    ("mailersend-token", "MailerSend API token", r"mlsn\.[a-f0-9]{64}"),
+    ("mailersend-token", "MailerSend API token", r"mlsn\.[A-Za-z0-9]{30,100}"),
     ("dynatrace-token", "Dynatrace API token", r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"),
     *(("launchdarkly-key", "LaunchDarkly API or SDK key", kind + r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
        r"[0-9a-f]{12}") for kind in ("api", "sdk", "mob")),
@@ -881,7 +883,7 @@ _PREFIXED_TOKENS = (
      r"tskey-(?:api|auth|client|scim|webhook)-[\w-]{20,100}"),
     # Docker Engine API: SWMTKN-1-<CA digest, 50 base36>-<secret, 25 base36>; SWMKEY-1-<32 bytes, raw base64>
     ("docker-swarm-token", "Docker swarm join token", r"SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}"),
-    ("docker-swarm-token", "Docker swarm unlock key", r"SWMKEY-1-[A-Za-z0-9+/]{43}"),
+    ("docker-swarm-token", "Docker swarm unlock key", r"SWMKEY-1-[A-Za-z0-9+/]{40,50}"),
     ("dockerhub-token", "Docker Hub organization access token", r"dckr_oat_[\w-]{27,40}"),
     ("apify-api-token", "Apify API token", r"apify_api_[A-Za-z0-9]{30,40}"),
     ("render-api-key", "Render API key", r"rnd_[A-Za-z0-9]{24,40}"),
@@ -893,7 +895,7 @@ _PREFIXED_TOKENS = (
     ("grafana-token", "Grafana legacy API key", r"eyJrIjoi[A-Za-z0-9+/]{40,400}={0,2}"),
     # AstraCS:<client id>:<64 hex>
     ("astra-db-token", "DataStax Astra DB application token", r"AstraCS:[A-Za-z0-9]{20,100}(?::[a-f0-9]{64})?"),
-    ("polar-token", "Polar personal or organization access token", r"polar_(?:pat|oat)_[\w-]{24,100}"),
+    ("polar-token", "Polar personal or organization access token", r"polar_(?:pat|oat)_[\w-]{20,100}"),
     ("wandb-api-key", "Weights & Biases API key", r"wandb_v1_\w{70,80}"),
     # Bedrock keys: a long-term one is ABSK + base64("BedrockAPIKey-<id>-at-<account>:<secret>"); a short-term
     # one, bedrock-api-key- + base64 of a presigned bedrock.amazonaws.com URL
@@ -914,10 +916,17 @@ _PREFIXED_TOKENS = (
     ("val-town-token", "Val Town API token", r"vtwn_[\w-]{24,80}"),
     ("lichess-token", "Lichess personal API token", r"lip_[A-Za-z0-9]{16,24}"),
     ("together-api-key", "Together AI API key", r"tgp_v1_[\w-]{43}"),
-    ("wakatime-api-key", "WakaTime API key", r"waka_" + _UUID),
+    ("wakatime-api-key", "WakaTime API key", r"waka_(?:" + _UUID + r"|[a-z0-9]{36,64})"),
     ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
     ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
     ("honeycomb-api-key", "Honeycomb ingest or configuration key", r"hca(?:ik|ic)_[a-z0-9]{58}"),
+    # Onfido: api_live. + token, with _us or _ca for the US and Canadian regions
+    ("onfido-api-token", "Onfido live API token", r"api_live(?:_us|_ca)?\.[\w-]{20,80}(?:\.[\w-]{10,80})?"),
+    # Devin (Cognition): personal keys apk_user_ + base64, service keys apk_ + base64, and cog_ + 52 base32
+    ("devin-api-key", "Devin API key", r"apk_(?:user_)?[A-Za-z0-9+/]{40,400}={0,2}"),
+    ("devin-api-key", "Devin service user token", r"cog_[a-z2-7]{52}"),
+    # Highnote: sk_live_ or sk_test_ + base64 of "key_…" (a2V5Xz), which may hold + and /
+    ("highnote-secret-key", "Highnote secret key", r"sk_(?:live|test)_a2V5Xz[A-Za-z0-9+/]{20,400}={0,2}"),
     ("axiom-token", "Axiom API or personal token", r"xa[ap]t-" + _UUID),
     ("clickup-token", "ClickUp personal API token", r"pk_[0-9]{6,10}_[A-Z0-9]{32}"),
     ("netlify-token", "Netlify personal access token", r"nfp_[A-Za-z0-9]{36}"),
@@ -978,7 +987,10 @@ _RULES: tuple[_Rule, ...] = (
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5), in_runs=True),
     _rule("stripe-secret-key", "Stripe secret or restricted key", r"(?<![\w-])[sr]k_(?:live|test)_[0-9A-Za-z]"
-          r"{20,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test)_", reach=260, in_runs=True),
+          r"{10,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test)_", reach=260, in_runs=True),
+    # `fly tokens create` prints the whole header value: FlyV1, then the token's macaroons, comma-separated
+    _rule("fly-token", "Fly.io token (FlyV1 header value)", r"FlyV1[ \t]+(?P<s>[\w+/=,-]{100,8000})(?![\w+/=,-])",
+          _entropy_over(4.0)),
     _rule("twilio-auth-token", "Twilio auth token", (r"auth_?token" + _OP + r"(?P<s>[0-9a-f]{32})(?![0-9a-z])",
           r"ac[0-9a-f]{32}(?::|[\"'`]?[ \t]{0,3},[ \t]{0,3}[\"'`])(?P<s>[0-9a-f]{32})(?![0-9a-z])"),
           _twilio_ok, lower=True),
@@ -1004,7 +1016,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("dropbox-token", "Dropbox long-lived access token", r"(?<![\w-])[a-z0-9]{11}AAAAAAAAAA[\w-]{43}(?![\w-])",
           _entropy_over(3.5), anchor="A" * 10, reach=60, in_runs=True),
     _rule("teams-webhook", "Microsoft Teams incoming webhook URL",
-          r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9a-f]{32}/"
+          r"(?<![\w-])[\w-]{1,63}\.webhook\.office\.com/webhookb2/[\w-]{36}@[\w-]{36}/IncomingWebhook/[0-9A-Za-z]{32}/"
           r"[\w-]{36}(?:/[\w-]{10,80})?", _entropy_over(3.5), anchor=r"\.webhook\.office\.com/", reach=330,
           in_runs=True),
     _rule("terraform-token", "Terraform Cloud / HCP API token", r"(?<![\w-])[A-Za-z0-9]{14}\.atlasv1\.[\w-]{60,70}"

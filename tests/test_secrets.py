@@ -813,3 +813,42 @@ def test_providers5_django_key_starting_with_a_symbol_is_no_reference(key: str) 
     for reference in ("@Microsoft.KeyVault(SecretUri=https://vault/x)", "!vault |", "*default_token", "&default_token",
                       "%API_TOKEN%", "%(token)s", "(none)"):
         assert scan_text(f"DJANGO_SECRET_KEY={reference}") == [], reference
+
+
+# Formats and floors a second outside measure (another scanner's rule tests, read outside the project)
+# showed missing. The values here are our own random ones, in each provider's documented shape.
+@pytest.mark.parametrize(("text", "rule", "secret"), [
+    ("Authorization: FlyV1 yxVrX5f0eoM3yJGsKvQNX6dHQeDASEBGXy2U72meg68BR5VNNw4OxBig1qCJeiIz48hounUsfXvS_y7a9Xywoek"
+     "qXTYLQEaEJOEBFYFzHcx,JVHp+PyP/oud", "fly-token",
+     "yxVrX5f0eoM3yJGsKvQNX6dHQeDASEBGXy2U72meg68BR5VNNw4OxBig1qCJeiIz48hounUsfXvS_y7a9XywoekqXTYLQEaEJOEBFYFzHcx,"
+     "JVHp+PyP/oud"),
+    ("onfido: api_live_us.8mM-p7m192I9dyNJwnbhuru417dFm0vTQ-KxPpAT", "onfido-api-token",
+     "api_live_us.8mM-p7m192I9dyNJwnbhuru417dFm0vTQ-KxPpAT"),
+    ("devin apk_user_VWxFVm5TQTYwaTR5QWplUURnUjdFOFBaQm5GR09lWDdsOVhSdWVxUTQyU0JoRXhS", "devin-api-key",
+     "apk_user_VWxFVm5TQTYwaTR5QWplUURnUjdFOFBaQm5GR09lWDdsOVhSdWVxUTQyU0JoRXhS"),
+    ("cog_qdsj7doozpr6v677k5rbu4ylsttjgkm3fj33ila6xjbdntmbz3sq", "devin-api-key",
+     "cog_qdsj7doozpr6v677k5rbu4ylsttjgkm3fj33ila6xjbdntmbz3sq"),
+    ('HN_KEY="sk_live_a2V5Xzc3YlhFZEExeT+lTDQycGw0Uk9u/bkNJODlUM2RYNUNRd0pWZDVwUVVW"', "highnote-secret-key",
+     "sk_live_a2V5Xzc3YlhFZEExeT+lTDQycGw0Uk9u/bkNJODlUM2RYNUNRd0pWZDVwUVVW"),
+    ("mlsn.MxeS9wYBhXHPD1aHUpaLjhRDk1wxu2VezbDHk7At", "mailersend-token", "mlsn.MxeS9wYBhXHPD1aHUpaLjhRDk1wxu2VezbDHk7At"),
+    ("polar_oat_WjjJmhaNXrJeUvTuFsgnn", "polar-token", "polar_oat_WjjJmhaNXrJeUvTuFsgnn"),
+    ("$aact_prod_b8IkiZNayDK3SQpausfrSiJn", "asaas-api-key", "$aact_prod_b8IkiZNayDK3SQpausfrSiJn"),
+    ("sk_live_y2yctoo6dVuVgU", "stripe-secret-key", "sk_live_y2yctoo6dVuVgU"),
+    ("waka_qwmptw124958wpq2631mr98k1npxjrgmzzwpk3hd", "wakatime-api-key", "waka_qwmptw124958wpq2631mr98k1npxjrgmzzwpk3hd"),
+    ("SWMKEY-1-ZvM+JQISdCTZbYETAW8Txc6QS/lnVMf4g0ZwEJlf1QwRQ", "docker-swarm-token",
+     "SWMKEY-1-ZvM+JQISdCTZbYETAW8Txc6QS/lnVMf4g0ZwEJlf1QwRQ"),
+    ('fullstoryToken = "na1.KpVhTqRwXmBzLcYdFgJsNe"', "secret-assignment", "na1.KpVhTqRwXmBzLcYdFgJsNe"),
+    ("creds = SDRbFUcmPH4URGsHHv0hhd2sKU9T41", "secret-assignment", "SDRbFUcmPH4URGsHHv0hhd2sKU9T41"),
+])
+def test_formats5_more_providers_and_shorter_floors(text: str, rule: str, secret: str) -> None:
+    assert [(f.rule, f.secret) for f in scan_text(text)] == [(rule, secret)]
+
+
+@pytest.mark.parametrize("text", [
+    "token = settings.SECRET_KEY", "password = config.database.password",  # dotted names stay references
+    "mongodb+srv://<username>:<password>@cluster.mongodb.net/app",  # a URL template, no <password> element
+    'api_key = "EXAabc123def456ghi789jkl012mno345"', "xoxp-1234567890-1234567890-####################",
+    "FlyV1 is the scheme of Fly.io tokens",
+])
+def test_lookalikes7_references_templates_and_dummies_do_not_fire(text: str) -> None:
+    assert scan_text(text) == []

@@ -381,6 +381,11 @@ PROVIDERS: dict[str, list[tuple[str, Factory]]] = {
                     ("ssh key base64", lambda m: m.b64(m.pem("OPENSSH PRIVATE KEY", 300).encode() + b"\n")),
                     ("tls key base64", lambda m: _wrapped(m.b64(m.pem("PRIVATE KEY", 300).encode() + b"\n"), 76))],
     "pgp": [("gpg private key", lambda m: m.pem("PGP PRIVATE KEY BLOCK", 500).replace("-----\n", "-----\n\n", 1))],
+    "onfido": [("onfido api token", lambda m: m.rng.choice(["api_live.", "api_live_us.", "api_live_ca."]) + m.r(B64URL, 43))],
+    "devin": [("devin api key", lambda m: "apk_user_" + m.b64(m.r(B62, 48).encode())),
+              ("devin service user token", lambda m: "cog_" + m.r(LOWER + "234567", 52))],
+    "highnote": [("highnote secret key", lambda m: "sk_live_" + m.b64(f"key_{m.digits(2)}{m.r(B62, 40)}".encode()))],
+    "fullstory": [("fullstory api key", lambda m: m.rng.choice(["na1.", "eu1."]) + m.r(B62, 40))],
 }
 SECRETS_PER_PROVIDER = 3
 
