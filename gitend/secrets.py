@@ -279,13 +279,15 @@ _REGEX_PIECE = _Lazy(r"\{\d+(?:,\d*)?(?:\}|$)|\[[^\]]{1,30}\][*+?{]|\(\?[:=!<]")
 
 
 _NEXT_NAME = _Lazy(r"[A-Za-z_]+=[bruf]?")
+_PUBLIC_KEY = _Lazy(r"pk_(?:live|test)_\w+|(?:SB-)?Mid-client-[\w-]+")  # Stripe publishable, Midtrans client keys
 
 
 def _not_a_credential(value: str) -> bool:
-    """Build coordinates, file names, regular expressions (a token's pattern is no token), and the
-    name of the next assignment or keyword argument (`"password", "DB_PASSWORD=…"`, `salt=b'…'`)."""
+    """Build coordinates, file names, regular expressions (a token's pattern is no token), the name of
+    the next assignment or keyword argument (`"password", "DB_PASSWORD=…"`, `salt=b'…'`), and keys
+    published in web pages by design."""
     return bool(_COORDINATES.fullmatch(value) or _FILE_NAME.fullmatch(value) or _REGEX_PIECE.search(value)
-                or _NEXT_NAME.fullmatch(value))
+                or _NEXT_NAME.fullmatch(value) or _PUBLIC_KEY.fullmatch(value))
 
 
 def _b64decode(value: str) -> bytes | None:
@@ -544,7 +546,7 @@ def _generic_ok(token: str, before: str) -> bool:
         return False  # inside a URL or ARN (ids, paths); URL secrets have rules of their own
     parts = re.split(r"[/_.-]+", core)
     if len(parts) > 1 and all((len(p) <= 10 and _digits(p) <= 2) or _identifier_like(p)
-                              or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", p) for p in parts):
+                              or re.fullmatch(r"[0-9a-f]+|[0-9A-F]+|[A-Z]?[a-z]{2,}[0-9]{1,8}", p) for p in parts):
         return False  # paths and names built from words, ids and hashes: NODE_SEA_FUSE_<hex>
     name = _name_before(before)
     if name and _is_public_name(name):
@@ -748,7 +750,7 @@ _PREFIXED_TOKENS = (
     ("asana-token", "Asana personal access token", r"[0-2]/[0-9]{10,20}(?:/[0-9]{10,20})?:[a-f0-9]{32}"),
     ("tencent-secret-id", "Tencent Cloud secret ID", r"AKID[A-Za-z0-9]{32}"),
     ("alibaba-access-key-id", "Alibaba Cloud access key ID", r"LTAI[A-Za-z0-9]{12,24}"),
-    ("octopus-api-key", "Octopus Deploy API key", r"API-[A-Z0-9]{25,32}"),
+    ("octopus-api-key", "Octopus Deploy API key", r"(?<!/)API-[A-Z0-9]{25,32}"),  # not a URL's page name
     ("zoho-token", "Zoho OAuth token", r"1000\.[a-f0-9]{32}\.[a-f0-9]{32}"),
     ("buildkite-token", "Buildkite agent token", r"bkua_[a-f0-9]{40}"),
     ("neon-api-key", "Neon API key", r"napi_[a-z0-9]{64}"),
@@ -803,7 +805,7 @@ _PREFIXED_TOKENS = (
     ("jfrog-token", "JFrog reference token", r"cmVmdGtuOjAxOj[A-Za-z0-9]{40,}"),
     ("circleci-token", "CircleCI personal API token", r"CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}"),
     ("prefect-api-key", "Prefect API key", r"pnu_[A-Za-z0-9]{36}"),
-    ("infracost-api-key", "Infracost API key", r"ico-[A-Za-z0-9]{32}"),
+    ("infracost-api-key", "Infracost API key", r"(?<!\.)ico-[A-Za-z0-9]{32}"),  # not favicon.ico-<hash>.png
     ("dbt-cloud-token", "dbt Cloud token", r"dbt[cu]_[\w-]{40,80}"),
     ("nvidia-api-key", "NVIDIA API key", r"nvapi-[\w-]{64}"),
     ("gcp-refresh-token", "Google OAuth refresh token", r"1//0[\w-]{40,300}"),

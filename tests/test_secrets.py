@@ -849,6 +849,10 @@ def test_formats5_more_providers_and_shorter_floors(text: str, rule: str, secret
     "mongodb+srv://<username>:<password>@cluster.mongodb.net/app",  # a URL template, no <password> element
     'api_key = "EXAabc123def456ghi789jkl012mno345"', "xoxp-1234567890-1234567890-####################",
     "FlyV1 is the scheme of Fly.io tokens",
+    "STRIPE_KEY=pk_live_51HqLyjWDarjtT1zdp7dcXkq93PcDP8", "MIDTRANS_CLIENT_KEY=SB-Mid-client-Xk93PcDP8pMKfhY2",  # public
+    "pub const SN_id_Gost28147_89_None_KeyMeshing = 1",  # an identifier: words and a word's number
+    "https://docs.notion.site/API-BD80F56CDC1441E6BF6011AB6D852875",  # a page's name, not an Octopus key
+    "https://cdn.example.org/media/favicon.ico-7a388b69018576d24b59331fd60aab0c.png",  # not an Infracost key
 ])
 def test_lookalikes7_references_templates_and_dummies_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
