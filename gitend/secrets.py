@@ -236,12 +236,20 @@ def _ascending(value: str) -> bool:
     return False
 
 
+# 1234-1234-1234: made up, never random (0000-0000-0000 may be a real id's zero fields)
+_REPEATED_GROUP = _Lazy(r"(\w{4,})[-_.:]\1[-_.:]\1")
+
+
 def _is_placeholder(secret: str) -> bool:
     lowered = secret.lower()
     test_mode = _TEST_MODE_PREFIX.match(lowered)
     body = lowered[test_mode.end():] if test_mode else lowered
     return (secret in _DOC_EXAMPLES or any(mark in body for mark in _PLACEHOLDER_MARKS)
-            or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret))
+            or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret)
+            or any(len(set(m[1])) > 1 for m in _REPEATED_GROUP.finditer(secret)))
+
+
+_MASKED_TAIL = ("####", "****", "xxxx", "XXXX", "•••")  # xoxp-572370529330-…-####: shown, not given
 
 
 # `@`, `!`, `&`, `*` start a reference only as a whole name (@Microsoft.KeyVault(…), !vault, &anchor, *alias),
@@ -1284,7 +1292,8 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
         secret, before = text[start:end], text[max(0, start - 400):start]
         if rule.validate and not rule.validate(secret, before):
             continue
-        if (rule.placeholders and _is_placeholder(secret)) or any(a <= start < b for a, b in inert):
+        masked = text.startswith(_MASKED_TAIL, end)
+        if (rule.placeholders and (_is_placeholder(secret) or masked)) or any(a <= start < b for a, b in inert):
             hits.append(_Hit(start, end, priority, _MUTED, ""))  # claims its span: no generic re-report
         elif not ((rule.id in _GUESSES and any(a <= start < b for a, b in public))
                   or (rule.id == _GENERIC and _in_blob(text, start, end))):

@@ -853,6 +853,8 @@ def test_formats5_more_providers_and_shorter_floors(text: str, rule: str, secret
     "pub const SN_id_Gost28147_89_None_KeyMeshing = 1",  # an identifier: words and a word's number
     "https://docs.notion.site/API-BD80F56CDC1441E6BF6011AB6D852875",  # a page's name, not an Octopus key
     "https://cdn.example.org/media/favicon.ico-7a388b69018576d24b59331fd60aab0c.png",  # not an Infracost key
+    '"token": "xoxb-572370529330-573807301142-####################"',  # its tail masked: shown, not given
+    "SLACK_BOT_TOKEN=xoxb-5678-5678-5678-9f3ac2b7e1d04c6a8b5e2f7d1c9a3e6b",  # a made-up group, three times
 ])
 def test_lookalikes7_references_templates_and_dummies_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
