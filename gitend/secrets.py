@@ -539,8 +539,17 @@ _CODE_NAME = _Lazy(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\
                         r"""[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?$""")
 
 
+# A random string is taken for a secret only near a word that says so, on its line or the one before
+# ("staging key:" above a bare token): ids, hashes, signatures and other scanners' made-up look-alikes
+# (nvkey-…, tgp_v2_…) are random too, and a known token format has a rule of its own.
+_SECRET_CONTEXT = _Lazy(r"key|token|secret|pass|pwd|auth|cred|bearer|api|session|cookie|private|access|sign|hook|"
+                        r"login|license|sensitive|confidential|share|leak", re.I)
+
+
 def _generic_ok(token: str, before: str) -> bool:
     core = token.rstrip("=")
+    if not _SECRET_CONTEXT.search(before, before.rfind("\n", 0, max(0, before.rfind("\n"))) + 1):
+        return False
     if "+" in core or "/" in core:
         return False  # a path, or base64 of binary data (images, certificates); tokens are base62 or base64url
     if (not 32 <= len(core) <= 256 or _NOT_SECRET_SHAPES.fullmatch(core) or _digits(core) < 2
@@ -930,6 +939,10 @@ _PREFIXED_TOKENS = (
     ("aikido-api-key", "Aikido CI API key", r"AIK_CI_(?:US_|ME_)?[A-Za-z0-9]{64}"),
     ("new-relic-key", "New Relic query key", r"NRIQ-[\w-]{32}"),
     ("honeycomb-api-key", "Honeycomb ingest or configuration key", r"hca(?:ik|ic)_[a-z0-9]{58}"),
+    # Sourcegraph: sgp_ + 40 hex, with the instance's 16 hex or local_ before them in newer tokens
+    ("sourcegraph-token", "Sourcegraph access token", r"sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}"),
+    # PostHog personal API keys (its phc_ project keys are public: web pages send them)
+    ("posthog-personal-api-key", "PostHog personal API key", r"phx_[\w-]{40,50}"),
     # Onfido: api_live. + token, with _us or _ca for the US and Canadian regions
     ("onfido-api-token", "Onfido live API token", r"api_live(?:_us|_ca)?\.[\w-]{20,80}(?:\.[\w-]{10,80})?"),
     # Devin (Cognition): personal keys apk_user_ + base64, service keys apk_ + base64, and cog_ + 52 base32
@@ -996,8 +1009,8 @@ _RULES: tuple[_Rule, ...] = (
           lambda s, b: _digits(s) >= 8 and _entropy(s) > 3, in_runs=True),
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5), in_runs=True),
-    _rule("stripe-secret-key", "Stripe secret or restricted key", r"(?<![\w-])[sr]k_(?:live|test)_[0-9A-Za-z]"
-          r"{10,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test)_", reach=260, in_runs=True),
+    _rule("stripe-secret-key", "Stripe secret or restricted key", r"(?<![\w-])[sr]k_(?:live|test|prod)_[0-9A-Za-z]"
+          r"{10,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test|prod)_", reach=260, in_runs=True),
     # `fly tokens create` prints the whole header value: FlyV1, then the token's macaroons, comma-separated
     _rule("fly-token", "Fly.io token (FlyV1 header value)", r"FlyV1[ \t]+(?P<s>[\w+/=,-]{100,8000})(?![\w+/=,-])",
           _entropy_over(4.0)),

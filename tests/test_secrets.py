@@ -858,3 +858,25 @@ def test_formats5_more_providers_and_shorter_floors(text: str, rule: str, secret
 ])
 def test_lookalikes7_references_templates_and_dummies_do_not_fire(text: str) -> None:
     assert scan_text(text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Staging value (do not share): Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",
+    "The deploy key for staging:\n    Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",  # the word on the line before
+])
+def test_lookalikes7_a_random_string_is_a_secret_near_a_word_that_says_so(text: str) -> None:
+    assert [f.rule for f in scan_text(text)] == ["generic-high-entropy"]
+
+
+@pytest.mark.parametrize("text", [
+    "Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",  # nothing says it is secret: an id, a hash, a look-alike
+    "build 2291 finished\nartifact pfQ7Dh3yEg42ipqnX1fkkjbd93oQGXy9KTUMAFGrM14gENAsIrsD3mbLFecb uploaded",
+    "The deploy key for staging is below.\n\nNothing to do today.\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",
+])
+def test_lookalikes7_a_random_string_with_nothing_that_says_secret_is_not(text: str) -> None:
+    assert scan_text(text) == []
+
+
+def test_formats5_sourcegraph_and_stripe_prod_keys() -> None:
+    text = "sgp_8f676226e236a23e_238e3b1c77fc4c011f1bd38f1f34920fbd01f400 and rk_prod_51OuEMLAlTWGaDypquDn9aZigaJOsa9N"
+    assert [f.rule for f in scan_text(text)] == ["sourcegraph-token", "stripe-secret-key"]

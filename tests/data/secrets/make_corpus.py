@@ -210,7 +210,7 @@ KINDS: dict[str, tuple[str, Kind]] = {
     "cli-flag": ("secret-assignment", (lambda: rand(B62, 32), ["mytool sync --token {s} --verbose",
                                                               "pgcli --password {s} -h db.internal"])),
     "generic-high-entropy": ("generic-high-entropy", (lambda: rand(B62, 40), [
-        "Staging value (do not share): {s}", "- value to paste in the dashboard: `{s}`"])),
+        "Staging value (do not share): {s}", "- value to paste in the dashboard (keep it private): `{s}`"])),
     "docker-login": ("cli-password", (password, ["docker login -u ci -p {s} registry.corp.local",
                                                  "podman login --username deploy -p '{s}' quay.io"])),
     "docker-login-flag": ("secret-assignment", (lambda: rand(B62, 32),
