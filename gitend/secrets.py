@@ -546,10 +546,24 @@ _SECRET_CONTEXT = _Lazy(r"key|token|secret|pass|pwd|auth|cred|bearer|api|session
                         r"login|license|sensitive|confidential|share|leak", re.I)
 
 
+def _near_secret_word(text: str, start: int, end: int) -> bool:
+    """Such a word on the token's line, before or after it (`<token>` is the staging API key), or on the
+    line before, past blank lines and code fences ("Deploy token:", a blank line, ``` above the token)."""
+    low = max(0, start - 400)
+    cut = text.rfind("\n", low, start)  # the end of the line before
+    while cut >= 0:
+        previous = text.rfind("\n", low, cut)
+        if text[previous + 1 if previous >= 0 else low:cut].strip().strip("`~"):
+            low = previous + 1 if previous >= 0 else low
+            break
+        cut = previous
+    high = text.find("\n", end, end + 200)
+    return bool(_SECRET_CONTEXT.search(text, low, start)
+                or _SECRET_CONTEXT.search(text, end, high if high >= 0 else end + 200))
+
+
 def _generic_ok(token: str, before: str) -> bool:
     core = token.rstrip("=")
-    if not _SECRET_CONTEXT.search(before, before.rfind("\n", 0, max(0, before.rfind("\n"))) + 1):
-        return False
     if "+" in core or "/" in core:
         return False  # a path, or base64 of binary data (images, certificates); tokens are base62 or base64url
     if (not 32 <= len(core) <= 256 or _NOT_SECRET_SHAPES.fullmatch(core) or _digits(core) < 2
@@ -1300,7 +1314,8 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
     hits: list[_Hit] = []
     for priority, rule, start, end in _rule_matches(text, lowered, runs):
         glued = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
-        if start == end or (glued and not rule.glued):
+        if start == end or (glued and not rule.glued) or (
+                rule.id == _GENERIC and not _near_secret_word(text, start, end)):
             continue
         secret, before = text[start:end], text[max(0, start - 400):start]
         if rule.validate and not rule.validate(secret, before):

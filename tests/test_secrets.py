@@ -869,6 +869,15 @@ def test_lookalikes7_a_random_string_is_a_secret_near_a_word_that_says_so(text: 
 
 
 @pytest.mark.parametrize("text", [
+    "- `Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ` is the staging API key",  # the word after it on its line
+    "Deploy token for CI:\n\n```\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n```\n",  # past a blank line, a fence
+    "## Staging API key\n\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n",  # a heading above a blank line
+])
+def test_breaker_memory_notes_say_secret_after_the_token_or_above_a_blank_line(text: str) -> None:
+    assert [f.rule for f in scan_text(text)] == ["generic-high-entropy"]
+
+
+@pytest.mark.parametrize("text", [
     "Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",  # nothing says it is secret: an id, a hash, a look-alike
     "build 2291 finished\nartifact pfQ7Dh3yEg42ipqnX1fkkjbd93oQGXy9KTUMAFGrM14gENAsIrsD3mbLFecb uploaded",
     "The deploy key for staging is below.\n\nNothing to do today.\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ",
