@@ -521,8 +521,8 @@ def _assignment_ok(value: str, before: str) -> bool:
     if name and " " in name and re.search(r",[ \t]*[bru]?[\"'`]?$", before):
         return False  # ("Acme API key", "…"): the comma form names a variable, not a sentence
     opened = before.rstrip()
-    if opened.endswith(">") and not re.search(r"(?:^|[\s>])<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
-        return False  # `>` assigns only in <password>value</password>, not in a URL template (://user:<password>@)
+    if opened.endswith(">") and not re.search(r"(?:^|[\s>\"'`=(])<[\w.:-]+(?:[ \t][^<>]*)?>$", opened):
+        return False  # `>` assigns only in <password>value</password> (quoted too), not in a URL template (://user:<password>@)
     if before.rstrip(" \t`'\"").endswith("|") and not before[before.rfind("\n") + 1:].lstrip().startswith("|"):
         return False  # `|` separates name and value only in a markdown table row, not in a shell pipe
     if kind == "password":  # human passwords are short and low-entropy: ask for a digit or symbol, or length

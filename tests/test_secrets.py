@@ -869,6 +869,14 @@ def test_lookalikes7_a_random_string_is_a_secret_near_a_word_that_says_so(text: 
 
 
 @pytest.mark.parametrize("text", [
+    "- Nexus creds in settings.xml: `<password>Pr0d-Nexus!2026x</password>`",  # XML in inline code
+    'xml = "<password>Pr0d-Nexus!2026x</password>"',  # XML in a string
+])
+def test_breaker_a_quoted_password_element_is_still_an_assignment(text: str) -> None:
+    assert [f.secret for f in scan_text(text)] == ["Pr0d-Nexus!2026x"]
+
+
+@pytest.mark.parametrize("text", [
     "- `Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ` is the staging API key",  # the word after it on its line
     "Deploy token for CI:\n\n```\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n```\n",  # past a blank line, a fence
     "## Staging API key\n\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n",  # a heading above a blank line
