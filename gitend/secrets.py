@@ -394,6 +394,11 @@ def _entropy_over(minimum: float) -> Validator:
     return lambda secret, before: _entropy(secret) > minimum
 
 
+def _stripe_key_ok(key: str, before: str) -> bool:
+    """Random after sk_live_: a short name after it (sk_live_secretKeyValue) is a placeholder."""
+    return _entropy(key) > 3.5 and not _identifier_like(key[8:])
+
+
 def _prefixed_token_ok(regex: str) -> Validator:
     """Random after its prefix: not low-entropy filler, nor words that merely start like a token
     (pina_colada_recipe_for_the_summer_party, vtwn_refresh_record_response)."""
@@ -1024,7 +1029,7 @@ _RULES: tuple[_Rule, ...] = (
     _rule("slack-webhook", "Slack incoming webhook URL",
           r"hooks\.slack\.com/(?:services|workflows|triggers)/[\w/-]{20,200}", _entropy_over(3.5), in_runs=True),
     _rule("stripe-secret-key", "Stripe secret or restricted key", r"(?<![\w-])[sr]k_(?:live|test|prod)_[0-9A-Za-z]"
-          r"{10,247}" + _END, _entropy_over(3.5), anchor=r"k_(?:live|test|prod)_", reach=260, in_runs=True),
+          r"{10,247}" + _END, _stripe_key_ok, anchor=r"k_(?:live|test|prod)_", reach=260, in_runs=True),
     # `fly tokens create` prints the whole header value: FlyV1, then the token's macaroons, comma-separated
     _rule("fly-token", "Fly.io token (FlyV1 header value)", r"FlyV1[ \t]+(?P<s>[\w+/=,-]{100,8000})(?![\w+/=,-])",
           _entropy_over(4.0)),

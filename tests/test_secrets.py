@@ -894,6 +894,12 @@ def test_lookalikes7_a_random_string_with_nothing_that_says_secret_is_not(text: 
     assert scan_text(text) == []
 
 
+@pytest.mark.parametrize("text", ["sk_live_secretKeyValue", "STRIPE_KEY=rk_prod_environment01",
+                                  "stripe.api_key = 'sk_test_publishableKey'"])
+def test_breaker_a_name_after_a_stripe_prefix_is_no_key(text: str) -> None:
+    assert scan_text(text) == []
+
+
 def test_formats5_sourcegraph_and_stripe_prod_keys() -> None:
     text = "sgp_8f676226e236a23e_238e3b1c77fc4c011f1bd38f1f34920fbd01f400 and rk_prod_51OuEMLAlTWGaDypquDn9aZigaJOsa9N"
     assert [f.rule for f in scan_text(text)] == ["sourcegraph-token", "stripe-secret-key"]
