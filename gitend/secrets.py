@@ -558,7 +558,8 @@ def _near_secret_word(text: str, start: int, end: int) -> bool:
     cut = text.rfind("\n", low, start)  # the end of the line before
     while cut >= 0:
         previous = text.rfind("\n", low, cut)
-        if text[previous + 1 if previous >= 0 else low:cut].strip().strip("`~"):
+        line = text[previous + 1 if previous >= 0 else low:cut].strip()
+        if line and not line.startswith(("```", "~~~")):  # a fence may name its language: ```text
             low = previous + 1 if previous >= 0 else low
             break
         cut = previous
