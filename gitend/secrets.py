@@ -564,7 +564,23 @@ def _near_secret_word(text: str, start: int, end: int) -> bool:
             break
         cut = previous
     high = text.find("\n", end, end + 200)
-    return bool(_SECRET_CONTEXT.search(f"{text[low:start]}\n{text[end:high if high >= 0 else end + 200]}".lower()))
+    near = f"{text[low:start]}\n{text[end:high if high >= 0 else end + 200]}\n{_table_header(text, start)}"
+    return bool(_SECRET_CONTEXT.search(near.lower()))
+
+
+def _table_header(text: str, start: int) -> str:
+    """The first row of the markdown table `start` is in (| Env | Host | Token |), or ""."""
+    floor = max(0, start - 4000)  # a note's tables are short; a longer look back could cost every token
+    top = text.rfind("\n", floor, start) + 1
+    if (top == 0 and floor > 0) or not text[top:start].lstrip().startswith("|"):
+        return ""
+    while top > floor:
+        above = text.rfind("\n", floor, top - 1) + 1
+        if (above == 0 and floor > 0) or not text[above:top].lstrip().startswith("|"):
+            break
+        top = above
+    row_end = text.find("\n", top, top + 400)
+    return text[top:row_end if row_end >= 0 else top + 400]
 
 
 def _generic_ok(token: str, before: str) -> bool:
@@ -1322,8 +1338,8 @@ def _candidates(text: str, depth: int = 0, budget: list[int] | None = None) -> l
         if start == end or (glued and not rule.glued):
             continue
         secret, before = text[start:end], text[max(0, start - 400):start]
-        if (rule.validate and not rule.validate(secret, before)) or (
-                rule.id == _GENERIC and not _near_secret_word(text, start, end)):
+        if (rule.id == _GENERIC and not _near_secret_word(text, start, end)) or (
+                rule.validate and not rule.validate(secret, before)):
             continue
         masked = text.startswith(_MASKED_TAIL, end)
         if (rule.placeholders and (_is_placeholder(secret) or masked)) or any(a <= start < b for a, b in inert):

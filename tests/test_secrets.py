@@ -881,6 +881,7 @@ def test_breaker_a_quoted_password_element_is_still_an_assignment(text: str) -> 
     "Deploy token for CI:\n\n```\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n```\n",  # past a blank line, a fence
     "## Staging API key\n\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\n",  # a heading above a blank line
     "Staging API key:\r\n\r\n```text\r\nZqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ\r\n```\r\n",  # CRLF, a fence's language
+    "| Env | Host | Token |\n|---|---|---|\n| dev | dev.internal | 0 |\n| prod | p.internal | Zqumpm08hsE8JNpjJOQGa2rb19FlY0mG1ylvuhfJ |",
 ])
 def test_breaker_memory_notes_say_secret_after_the_token_or_above_a_blank_line(text: str) -> None:
     assert [f.rule for f in scan_text(text)] == ["generic-high-entropy"]
