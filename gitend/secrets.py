@@ -199,7 +199,7 @@ def _looks_random(value: str, min_len: int = 16) -> bool:
 _PLACEHOLDER_MARKS = ("example", "xxxx", "your", "placeholder", "changeme", "change_me", "change-me",
                       "redacted", "dummy", "sample", "fake", "insert", "replace", "<", ">", "${", "{{", "}}",
                       "%(", "***", "...", "…", "•••", "abcdefgh", "12345678", "01234567", "short", "test",
-                      "sandbox", "todo", "qwerty", "asdfgh", "abc123", "####")
+                      "sandbox", "todo", "qwerty", "asdfgh", "abc123")
 # Documented test-mode prefixes: these keys are real credentials, "test" here is no dummy marker.
 _TEST_MODE_PREFIX = _Lazy(r"(?:[sr]k|pk)_test_|duffel_test_|shippo_test_|pdl_sdbx_|\$aact_hmlg_|eztk|sq0csp-|"
                           r"tvly-dev-|flw(?:seck|pubk)_test|access-sandbox-|test_(?:pub_)?(?=[0-9a-f]{24,}$)")
@@ -236,7 +236,8 @@ def _ascending(value: str) -> bool:
     return False
 
 
-# 1234-1234-1234: made up, never random (0000-0000-0000 may be a real id's zero fields)
+# 1234-1234-1234: typed, never drawn at random. Not 0000-0000-0000 (a real id's zero fields) nor
+# Summer-Summer-Summer2026! (a weak password is still a password): digits, more than one of them.
 _REPEATED_GROUP = _Lazy(r"(\w{4,})[-_.:]\1[-_.:]\1")
 
 
@@ -246,7 +247,7 @@ def _is_placeholder(secret: str) -> bool:
     body = lowered[test_mode.end():] if test_mode else lowered
     return (secret in _DOC_EXAMPLES or any(mark in body for mark in _PLACEHOLDER_MARKS)
             or Counter(secret).most_common(1)[0][1] * 2 > len(secret) or _ascending(secret)
-            or any(len(set(m[1])) > 1 for m in _REPEATED_GROUP.finditer(secret)))
+            or any(len(set(m[1])) > 1 and _digits(m[1]) for m in _REPEATED_GROUP.finditer(secret)))
 
 
 _MASKED_TAIL = ("####", "****", "xxxx", "XXXX", "•••")  # xoxp-572370529330-…-####: shown, not given

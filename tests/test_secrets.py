@@ -905,3 +905,8 @@ def test_breaker_a_name_after_a_stripe_prefix_is_no_key(text: str) -> None:
 def test_formats5_sourcegraph_and_stripe_prod_keys() -> None:
     text = "sgp_8f676226e236a23e_238e3b1c77fc4c011f1bd38f1f34920fbd01f400 and rk_prod_51OuEMLAlTWGaDypquDn9aZigaJOsa9N"
     assert [f.rule for f in scan_text(text)] == ["sourcegraph-token", "stripe-secret-key"]
+
+
+@pytest.mark.parametrize("text", ["DB_PASSWORD=P@ss####2026", "admin_password: Summer-Summer-Summer2026!"])
+def test_lookalikes7_weak_passwords_with_hashes_or_a_repeated_word_are_still_passwords(text: str) -> None:
+    assert [f.rule for f in scan_text(text)] == ["secret-assignment"]
