@@ -545,9 +545,9 @@ _CODE_NAME = _Lazy(r"""(?:["'`]([\w.-]{1,80})["'`]|([A-Za-z_][\w.-]{0,79}[_.-][\
                         r"""[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?$""")
 
 
-# A random string is taken for a secret only near a word that says so, on its line or the one before
-# ("staging key:" above a bare token): ids, hashes, signatures and other scanners' made-up look-alikes
-# (nvkey-…, tgp_v2_…) are random too, and a known token format has a rule of its own.
+# A random string is taken for a secret only near a word that says so (_near_secret_word: its line, the
+# line above past blank lines and fences, a table's header): ids, hashes, signatures and other scanners'
+# made-up look-alikes (nvkey-…, tgp_v2_…) are random too, and a known token format has a rule of its own.
 _SECRET_CONTEXT = _Lazy(r"key|token|secret|pass|pwd|auth|cred|bearer|api|session|cookie|private|access|sign|hook|"
                         r"login|license|sensitive|confidential|share|leak")  # searched lower-cased: faster than re.I
 
